@@ -1,0 +1,141 @@
+"""The .aec container: fixed header, tagged sections, CRC32 trailer (see FORMAT.md).
+
+This module knows bytes only; it never touches models or pixels.
+"""
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+from .errors import FormatError, UnsupportedVersionError
+
+MAGIC = b"\x89AEC"
+FORMAT_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+
+MODALITY_IMAGE = 1
+MODALITY_AUDIO = 2
+MODALITY_NAMES = {MODALITY_IMAGE: "image", MODALITY_AUDIO: "audio"}
+
+# colour modes of the original image (what decode gives back)
+MODE_CODES = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
+MODE_NAMES = {v: k for k, v in MODE_CODES.items()}
+
+# section tags; tags >= 128 are optional and skipped by decoders that do not know them
+SECTION_LATENT = 1
+SECTION_ALPHA = 2
+SECTION_ICC = 3
+SECTION_NAMES = {SECTION_LATENT: "latent", SECTION_ALPHA: "alpha", SECTION_ICC: "icc"}
+KNOWN_REQUIRED_SECTIONS = {SECTION_LATENT, SECTION_ALPHA, SECTION_ICC}
+
+_HEADER = struct.Struct("<4sBBBB16sIIBB")  # magic, version, modality, flags, quality, model id, w, h, mode, nsect
+_SECTION = struct.Struct("<BI")
+_CRC = struct.Struct("<I")
+HEADER_SIZE = _HEADER.size
+MAX_DIMENSION = 1 << 20  # per side; the pixel budget is enforced by the codec
+
+
+@dataclass
+class ImageHeader:
+    quality: int
+    model_id: bytes  # 16 raw bytes
+    width: int
+    height: int
+    mode: str
+    modality: int = MODALITY_IMAGE
+    version: int = FORMAT_VERSION
+
+
+@dataclass
+class AecFile:
+    header: ImageHeader
+    sections: dict[int, bytes] = field(default_factory=dict)
+
+
+def pack(f: AecFile) -> bytes:
+    h = f.header
+    if h.mode not in MODE_CODES:
+        raise FormatError(f"cannot store colour mode {h.mode!r}")
+    if len(h.model_id) != 16:
+        raise FormatError("model id must be 16 bytes")
+    if SECTION_LATENT not in f.sections:
+        raise FormatError("a file needs a latent section")
+    parts = [
+        _HEADER.pack(MAGIC, FORMAT_VERSION, h.modality, 0, h.quality, h.model_id, h.width, h.height,
+                     MODE_CODES[h.mode], len(f.sections))
+    ]
+    for tag in sorted(f.sections):
+        payload = f.sections[tag]
+        parts.append(_SECTION.pack(tag, len(payload)))
+        parts.append(payload)
+    body = b"".join(parts)
+    return body + _CRC.pack(zlib.crc32(body) & 0xFFFFFFFF)
+
+
+def unpack(data: bytes) -> AecFile:
+    """Parse and validate a whole file. Raises FormatError with a one-line reason."""
+    data = bytes(data)
+    if len(data) < 5 or data[:4] != MAGIC:
+        raise FormatError("not an .aec file (bad magic)")
+    version = data[4]
+    if version not in SUPPORTED_VERSIONS:
+        raise UnsupportedVersionError(
+            f"unsupported .aec format version {version} (this aecodec reads version "
+            f"{', '.join(map(str, SUPPORTED_VERSIONS))}); upgrade aecodec"
+        )
+    if len(data) < HEADER_SIZE + _CRC.size:
+        raise FormatError("truncated .aec file (header incomplete)")
+    body, (crc,) = data[:-4], _CRC.unpack(data[-4:])
+    if zlib.crc32(body) & 0xFFFFFFFF != crc:
+        raise FormatError("corrupt or truncated .aec file (CRC mismatch)")
+    magic, version, modality, flags, quality, model_id, width, height, mode, nsect = _HEADER.unpack_from(body)
+    if modality not in MODALITY_NAMES:
+        raise FormatError(f"unknown modality {modality}")
+    if modality != MODALITY_IMAGE:
+        raise FormatError(f"this decoder reads images only, the file holds {MODALITY_NAMES[modality]}")
+    if mode not in MODE_NAMES:
+        raise FormatError(f"unknown colour mode code {mode}")
+    if not (1 <= quality <= 100):
+        raise FormatError(f"quality {quality} out of range 1..100")
+    if not (1 <= width <= MAX_DIMENSION and 1 <= height <= MAX_DIMENSION):
+        raise FormatError(f"invalid image size {width}x{height}")
+    sections: dict[int, bytes] = {}
+    pos = HEADER_SIZE
+    for _ in range(nsect):
+        if pos + _SECTION.size > len(body):
+            raise FormatError("truncated .aec file (section header)")
+        tag, length = _SECTION.unpack_from(body, pos)
+        pos += _SECTION.size
+        if pos + length > len(body):
+            raise FormatError("truncated .aec file (section payload)")
+        if tag in sections:
+            raise FormatError(f"duplicate section {tag}")
+        if tag < 128 and tag not in KNOWN_REQUIRED_SECTIONS:
+            raise FormatError(f"unknown required section {tag}; upgrade aecodec")
+        if tag in KNOWN_REQUIRED_SECTIONS:
+            sections[tag] = body[pos : pos + length]
+        pos += length
+    if pos != len(body):
+        raise FormatError("trailing bytes after the last section")
+    if SECTION_LATENT not in sections:
+        raise FormatError("missing latent section")
+    header = ImageHeader(quality=quality, model_id=model_id, width=width, height=height,
+                         mode=MODE_NAMES[mode], modality=modality, version=version)
+    return AecFile(header, sections)
+
+
+def deflate(payload: bytes) -> bytes:
+    return zlib.compress(payload, 9)
+
+
+def inflate(payload: bytes, expected_size: int, what: str) -> bytes:
+    """zlib-inflate at most expected_size bytes; refuse anything else (no decompression bombs)."""
+    try:
+        d = zlib.decompressobj()
+        out = d.decompress(payload, expected_size + 1)
+    except zlib.error as e:
+        raise FormatError(f"corrupt {what} section ({e})") from None
+    if expected_size >= 0 and len(out) != expected_size:
+        raise FormatError(f"corrupt {what} section (size {len(out)}, expected {expected_size})")
+    return out

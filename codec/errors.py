@@ -1,0 +1,22 @@
+"""Exceptions of the run time. The CLI prints `str(error)` as a one-line message."""
+from __future__ import annotations
+
+
+class AecError(Exception):
+    """Base class for every error aecodec raises on purpose."""
+
+
+class InputError(AecError, ValueError):
+    """The image or audio handed to the encoder cannot be coded (mode, size, dtype...)."""
+
+
+class FormatError(AecError, ValueError):
+    """The bytes are not a valid .aec file (bad magic, truncated, CRC mismatch, ...)."""
+
+
+class UnsupportedVersionError(FormatError):
+    """The file was written by a newer (or unknown) version of the format."""
+
+
+class ModelMismatchError(AecError):
+    """The file names a model that is not available to this decoder."""

@@ -1,0 +1,243 @@
+"""Image compression: pixels <-> padded float tensor <-> latent <-> range-coded .aec bytes.
+
+Colour: L and RGB are coded through the RGB model (grey comes back grey); an alpha
+channel is kept losslessly in a deflated section; the ICC profile is carried over.
+Any size >= 1×1 is edge-padded to a multiple of the model's stride and cropped back.
+"""
+from __future__ import annotations
+
+import io
+import struct
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image
+
+from . import container
+from .bundle import ModelBundle, bundle_for_id, load_bundle
+from .container import AecFile, ImageHeader
+from .errors import FormatError, InputError
+
+ImageLike = Union[Image.Image, np.ndarray]
+
+MAX_PIXELS = 100_000_000  # refuse bigger images rather than exhaust memory
+MAX_ICC_BYTES = 1 << 24
+DEFAULT_QUALITY = 75
+
+_ARRAY_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+
+
+@contextmanager
+def _timed(timings: dict | None, stage: str):
+    t0 = time.perf_counter()
+    yield
+    if timings is not None:
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t0
+
+
+def _check_quality(quality: int) -> int:
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= int(quality) <= 100:
+        raise InputError(f"quality must be an integer 1..100, got {quality!r}")
+    return int(quality)
+
+
+def to_pixels(image: ImageLike) -> tuple[np.ndarray, str, bytes | None]:
+    """Normalise user input to (H×W×C uint8 array, mode in L/LA/RGB/RGBA, ICC profile or None)."""
+    if isinstance(image, Image.Image):
+        icc = image.info.get("icc_profile") or None
+        mode = image.mode
+        if mode in ("1", "L", "LA", "RGB", "RGBA"):
+            pass
+        elif mode in ("P", "PA"):
+            has_alpha = mode == "PA" or "transparency" in image.info
+            image = image.convert("RGBA" if has_alpha else "RGB")
+        elif mode in ("La",):
+            image = image.convert("LA")
+        elif mode in ("RGBa", "RGBX"):
+            image = image.convert("RGBA" if mode == "RGBa" else "RGB")
+        elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+            image = image.convert("RGB")
+            icc = None  # the profile described the old colour space
+        else:
+            raise InputError(f"unsupported image mode {mode!r} (8-bit L, LA, RGB, RGBA or palette images only)")
+        if image.mode == "1":
+            image = image.convert("L")
+        arr = np.asarray(image, dtype=np.uint8)
+        if arr.ndim == 2:
+            arr = arr[:, :, None]
+        return arr, image.mode, icc
+    if isinstance(image, np.ndarray):
+        arr = image
+        if arr.dtype == np.bool_:
+            arr = arr.astype(np.uint8) * 255
+        if arr.dtype != np.uint8:
+            raise InputError(f"numpy images must be uint8, got {arr.dtype}")
+        if arr.ndim == 2:
+            arr = arr[:, :, None]
+        if arr.ndim != 3 or arr.shape[2] not in _ARRAY_MODES:
+            raise InputError(f"numpy image must be H×W or H×W×C with C in 1..4, got shape {image.shape}")
+        return np.ascontiguousarray(arr), _ARRAY_MODES[arr.shape[2]], None
+    raise InputError(f"expected a PIL image or a numpy array, got {type(image).__name__}")
+
+
+def _split_alpha(arr: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """(RGB uint8 H×W×3, alpha H×W or None)."""
+    alpha = arr[:, :, -1] if mode in ("LA", "RGBA") else None
+    colour = arr[:, :, :1] if mode in ("L", "LA") else arr[:, :, :3]
+    if colour.shape[2] == 1:
+        colour = np.repeat(colour, 3, axis=2)
+    return colour, alpha
+
+
+def _pad_nchw(rgb: np.ndarray, multiple: int) -> np.ndarray:
+    h, w, _ = rgb.shape
+    ph, pw = (-h) % multiple, (-w) % multiple
+    x = rgb.astype(np.float32).transpose(2, 0, 1)[None] * np.float32(1 / 255)
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="edge")
+    return np.ascontiguousarray(x)
+
+
+def latent_shape(bundle: ModelBundle, width: int, height: int) -> tuple[int, int]:
+    s = bundle.downsample
+    return -(-height // s), -(-width // s)
+
+
+def compress(image: ImageLike, quality: int = DEFAULT_QUALITY, *, model: str | Path | ModelBundle | None = None,
+             timings: dict | None = None) -> bytes:
+    """Compress a PIL image or uint8 numpy array (H×W, H×W×1..4) to .aec bytes.
+
+    quality 1..100: higher is better quality and a bigger file. `timings`, if given, is a dict
+    that receives seconds per stage (preprocess, encoder_net, entropy_encode).
+    """
+    quality = _check_quality(quality)
+    bundle = load_bundle(model)
+    with _timed(timings, "preprocess"):
+        arr, mode, icc = to_pixels(image)
+        h, w = arr.shape[:2]
+        if h < 1 or w < 1:
+            raise InputError(f"image is empty ({w}x{h})")
+        if h * w > MAX_PIXELS:
+            raise InputError(f"image too large ({w}x{h} > {MAX_PIXELS} pixels)")
+        if icc is not None and len(icc) > MAX_ICC_BYTES:
+            raise InputError("ICC profile too large")
+        rgb, alpha = _split_alpha(arr, mode)
+        x = _pad_nchw(rgb, bundle.downsample)
+    with _timed(timings, "encoder_net"):
+        y = bundle.run_encoder(x)[0]
+    with _timed(timings, "entropy_encode"):
+        symbols = np.rint(y * bundle.gains[quality - 1][:, None, None]).astype(np.int64)
+        latent = bundle.coder.encode(symbols, quality)
+        sections = {container.SECTION_LATENT: latent}
+        if alpha is not None:
+            sections[container.SECTION_ALPHA] = container.deflate(np.ascontiguousarray(alpha).tobytes())
+        if icc is not None:
+            sections[container.SECTION_ICC] = struct.pack("<I", len(icc)) + container.deflate(icc)
+        header = ImageHeader(quality=quality, model_id=bundle.model_id_bytes, width=w, height=h, mode=mode)
+        return container.pack(AecFile(header, sections))
+
+
+def decode_to_array(data: bytes, *, model: str | Path | ModelBundle | None = None,
+                    timings: dict | None = None) -> tuple[np.ndarray, str, bytes | None]:
+    """.aec bytes -> (H×W×C uint8 array, mode, ICC profile or None)."""
+    f = container.unpack(data)
+    hdr = f.header
+    if hdr.width * hdr.height > MAX_PIXELS:
+        raise FormatError(f"image too large ({hdr.width}x{hdr.height} > {MAX_PIXELS} pixels)")
+    bundle = bundle_for_id(hdr.model_id, model)
+    if hdr.quality > bundle.num_qualities:
+        raise FormatError(f"quality {hdr.quality} not in model {bundle.model_id}")
+    lh, lw = latent_shape(bundle, hdr.width, hdr.height)
+    with _timed(timings, "entropy_decode"):
+        symbols = bundle.coder.decode(f.sections[container.SECTION_LATENT], hdr.quality, lh, lw)
+        y = (symbols.astype(np.float32) / bundle.gains[hdr.quality - 1][:, None, None])[None]
+    with _timed(timings, "decoder_net"):
+        x = bundle.run_decoder(np.ascontiguousarray(y, dtype=np.float32))[0]
+    with _timed(timings, "postprocess"):
+        rgb = np.clip(np.rint(x[:, : hdr.height, : hdr.width] * 255.0), 0, 255).astype(np.uint8).transpose(1, 2, 0)
+        if hdr.mode in ("L", "LA"):
+            grey = np.asarray(Image.fromarray(np.ascontiguousarray(rgb), "RGB").convert("L"))
+            planes = [grey[:, :, None]]
+        else:
+            planes = [rgb]
+        if hdr.mode in ("LA", "RGBA"):
+            if container.SECTION_ALPHA not in f.sections:
+                raise FormatError("missing alpha section")
+            raw = container.inflate(f.sections[container.SECTION_ALPHA], hdr.width * hdr.height, "alpha")
+            planes.append(np.frombuffer(raw, np.uint8).reshape(hdr.height, hdr.width, 1))
+        icc = None
+        if container.SECTION_ICC in f.sections:
+            payload = f.sections[container.SECTION_ICC]
+            if len(payload) < 4:
+                raise FormatError("corrupt icc section")
+            (n,) = struct.unpack_from("<I", payload)
+            if n > MAX_ICC_BYTES:
+                raise FormatError("corrupt icc section (too large)")
+            icc = container.inflate(payload[4:], n, "icc")
+        arr = np.ascontiguousarray(np.concatenate(planes, axis=2))
+    return arr, hdr.mode, icc
+
+
+def decompress(data: bytes, *, model: str | Path | ModelBundle | None = None, as_array: bool = False,
+               timings: dict | None = None) -> ImageLike:
+    """.aec bytes -> PIL image (default) or numpy array (as_array=True; H×W for grey, else H×W×C)."""
+    arr, mode, icc = decode_to_array(data, model=model, timings=timings)
+    if as_array:
+        return arr[:, :, 0] if arr.shape[2] == 1 else arr
+    img = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr, mode)
+    if icc:
+        img.info["icc_profile"] = icc
+    return img
+
+
+def open_image(source: str | Path | bytes, name: str | None = None) -> Image.Image:
+    """Open an image file (or bytes) with Pillow, with a one-line error on failure."""
+    from PIL import UnidentifiedImageError
+
+    if name is None:
+        name = "<bytes>" if isinstance(source, (bytes, bytearray)) else str(source)
+
+    try:
+        im = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
+        im.load()
+    except FileNotFoundError:
+        raise
+    except UnidentifiedImageError:
+        raise InputError(f"not a recognised image: {name}") from None
+    except Image.DecompressionBombError:
+        raise InputError(f"image {name} is too large (decompression bomb limit)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise InputError(f"cannot read image {name} ({e})") from None
+    try:
+        from PIL import ImageOps
+
+        exif_orientation = im.getexif().get(0x0112, 1)
+        if exif_orientation != 1:
+            icc = im.info.get("icc_profile")
+            im = ImageOps.exif_transpose(im)
+            if icc:
+                im.info["icc_profile"] = icc
+    except Exception:
+        pass
+    return im
+
+
+def info(data: bytes) -> dict:
+    """Header facts of an .aec file (validates the CRC; needs no model)."""
+    f = container.unpack(data)
+    h = f.header
+    return {
+        "format_version": h.version,
+        "modality": container.MODALITY_NAMES[h.modality],
+        "width": h.width,
+        "height": h.height,
+        "mode": h.mode,
+        "quality": h.quality,
+        "model_id": h.model_id.hex(),
+        "bytes": len(data),
+        "bpp": 8 * len(data) / (h.width * h.height),
+        "sections": {container.SECTION_NAMES.get(t, str(t)): len(p) for t, p in f.sections.items()},
+    }

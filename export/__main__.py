@@ -1,0 +1,29 @@
+"""python -m aecodec.export CHECKPOINT --out BUNDLE_DIR [--force]"""
+import argparse
+import json
+import sys
+
+from .bundle_export import ExportParityError, export_bundle
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m aecodec.export", description="checkpoint -> ONNX model bundle")
+    p.add_argument("checkpoint", help="training checkpoint (.pt), e.g. runs/edge/best.pt")
+    p.add_argument("--out", required=True, help="bundle folder, e.g. codec/models/image-edge")
+    p.add_argument("--name", default="image-edge")
+    p.add_argument("--profile", default="edge")
+    p.add_argument("--default-quality", type=int, default=75)
+    p.add_argument("--force", action="store_true", help="replace an existing bundle")
+    args = p.parse_args(argv)
+    try:
+        manifest = export_bundle(args.checkpoint, args.out, name=args.name, profile=args.profile,
+                                 default_quality=args.default_quality, force=args.force)
+    except (ExportParityError, FileExistsError, FileNotFoundError) as e:
+        print(f"export: error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps({k: manifest[k] for k in ("model_id", "complexity", "parity", "training")}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""The command line as a user drives it: exit codes, no clobbering, stdin/stdout, one-line errors."""
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from .conftest import natural_image
+
+
+def run(*args, stdin: bytes | None = None, cwd=None):
+    return subprocess.run([sys.executable, "-m", "aecodec", *args], input=stdin, capture_output=True, cwd=cwd,
+                          timeout=120)
+
+
+@pytest.fixture()
+def png(tmp_path):
+    p = tmp_path / "photo.png"
+    Image.fromarray(natural_image(45, 61)).save(p)
+    return p
+
+
+def assert_one_line_error(res):
+    assert res.returncode == 1, res
+    err = res.stderr.decode()
+    assert err.startswith("aecodec: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_compress_decompress_info(png, tmp_path):
+    res = run("compress", str(png), "-q", "40")
+    assert res.returncode == 0, res.stderr
+    aec = tmp_path / "photo.aec"
+    assert aec.exists()
+    res = run("info", str(aec))
+    assert res.returncode == 0 and b"quality" in res.stdout and b"61" in res.stdout
+    out = tmp_path / "back.png"
+    assert run("decompress", str(aec), "-o", str(out)).returncode == 0
+    assert Image.open(out).size == (61, 45)
+    assert run("decompress", str(aec), "-o", str(tmp_path / "back.webp")).returncode == 0
+
+
+def test_never_overwrites_without_force(png, tmp_path):
+    out = tmp_path / "x.aec"
+    out.write_bytes(b"precious")
+    assert_one_line_error(run("compress", str(png), "-o", str(out)))
+    assert out.read_bytes() == b"precious"
+    assert run("compress", str(png), "-o", str(out), "-f").returncode == 0
+    assert out.read_bytes()[:4] == b"\x89AEC"
+
+
+def test_stdin_stdout_pipeline(png):
+    res = run("compress", "-", "-o", "-", "-q", "20", stdin=png.read_bytes())
+    assert res.returncode == 0 and res.stdout[:4] == b"\x89AEC"
+    back = run("decompress", "-", "-o", "-", stdin=res.stdout)
+    assert back.returncode == 0 and back.stdout[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("content", [b"", b"hello", b"\x89AEC\x01garbage", b"\x89PNG\r\n\x1a\n" + b"\0" * 30])
+def test_bad_inputs_fail_cleanly_and_leave_nothing(tmp_path, content):
+    bad = tmp_path / "bad.aec"
+    bad.write_bytes(content)
+    out = tmp_path / "out.png"
+    assert_one_line_error(run("decompress", str(bad), "-o", str(out)))
+    assert_one_line_error(run("compress", str(bad), "-o", str(tmp_path / "o.aec")))
+    assert_one_line_error(run("info", str(bad)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.aec"]
+
+
+def test_truncated_file(png, tmp_path):
+    aec = tmp_path / "t.aec"
+    assert run("compress", str(png), "-o", str(aec)).returncode == 0
+    data = aec.read_bytes()
+    aec.write_bytes(data[: len(data) - 7])
+    assert_one_line_error(run("decompress", str(aec), "-o", str(tmp_path / "t.png")))
+    assert not (tmp_path / "t.png").exists()
+
+
+def test_missing_input_and_usage_errors(tmp_path):
+    assert_one_line_error(run("compress", str(tmp_path / "nope.png")))
+    assert run("compress").returncode == 2
+    assert run("compress", "x.png", "-q", "0").returncode == 2
+    assert run("frobnicate").returncode == 2
+
+
+def test_unknown_output_extension(png, tmp_path):
+    aec = tmp_path / "a.aec"
+    run("compress", str(png), "-o", str(aec))
+    assert_one_line_error(run("decompress", str(aec), "-o", str(tmp_path / "a.xyz")))
+
+
+def test_alpha_to_jpeg_is_refused(tmp_path):
+    p = tmp_path / "a.png"
+    Image.fromarray(natural_image(8, 8, channels=4), "RGBA").save(p)
+    assert run("compress", str(p)).returncode == 0
+    assert_one_line_error(run("decompress", str(tmp_path / "a.aec"), "-o", str(tmp_path / "a.jpg")))
+    assert not (tmp_path / "a.jpg").exists()

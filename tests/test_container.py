@@ -1,0 +1,95 @@
+import struct
+import zlib
+
+import pytest
+
+from aecodec import container
+from aecodec.container import AecFile, ImageHeader
+from aecodec.errors import FormatError, UnsupportedVersionError
+
+
+def _file() -> bytes:
+    hdr = ImageHeader(quality=42, model_id=bytes(range(16)), width=33, height=7, mode="RGBA")
+    secs = {container.SECTION_LATENT: b"\x01\x02\x03\x04", container.SECTION_ALPHA: b"alpha"}
+    return container.pack(AecFile(hdr, secs))
+
+
+def _recrc(body: bytes) -> bytes:
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def test_round_trip_header_and_sections():
+    f = container.unpack(_file())
+    assert (f.header.width, f.header.height, f.header.mode, f.header.quality) == (33, 7, "RGBA", 42)
+    assert f.header.model_id == bytes(range(16))
+    assert f.sections[container.SECTION_LATENT] == b"\x01\x02\x03\x04"
+    assert f.sections[container.SECTION_ALPHA] == b"alpha"
+
+
+def test_layout_is_as_documented():
+    data = _file()
+    assert data[:4] == b"\x89AEC" and data[4] == 1 and data[5] == 1  # magic, version, modality image
+    assert data[7] == 42 and data[8:24] == bytes(range(16))
+    assert struct.unpack_from("<II", data, 24) == (33, 7)
+    assert data[32] == container.MODE_CODES["RGBA"] and data[33] == 2
+    assert struct.unpack("<I", data[-4:])[0] == zlib.crc32(data[:-4])
+
+
+def test_bad_magic():
+    with pytest.raises(FormatError, match="bad magic"):
+        container.unpack(b"PNG\x00" + _file()[4:])
+
+
+def test_newer_version_is_refused_clearly():
+    data = bytearray(_file())
+    data[4] = 2
+    with pytest.raises(UnsupportedVersionError, match="version 2"):
+        container.unpack(_recrc(bytes(data[:-4])))
+
+
+def test_every_truncation_is_an_error():
+    data = _file()
+    for n in range(len(data)):
+        with pytest.raises(FormatError):
+            container.unpack(data[:n])
+
+
+def test_bit_flip_is_detected():
+    data = bytearray(_file())
+    data[40] ^= 0x10
+    with pytest.raises(FormatError, match="CRC"):
+        container.unpack(bytes(data))
+
+
+def test_unknown_required_section_is_refused_but_optional_skipped():
+    with pytest.raises(FormatError, match="unknown required section"):
+        container.unpack(_with_section(77))
+    f = container.unpack(_with_section(200))
+    assert 200 not in f.sections
+
+
+def _with_section(tag: int) -> bytes:
+    hdr = ImageHeader(quality=1, model_id=b"\0" * 16, width=1, height=1, mode="L")
+    body = container.pack(AecFile(hdr, {container.SECTION_LATENT: b"abcd"}))[:-4]
+    body = bytearray(body)
+    body[33] += 1
+    body += struct.pack("<BI", tag, 3) + b"xyz"
+    return _recrc(bytes(body))
+
+
+def test_invalid_header_fields():
+    hdr = bytearray(_file()[:-4])
+    for offset, value, message in ((7, 0, "quality"), (32, 9, "colour mode"), (5, 9, "modality")):
+        bad = bytearray(hdr)
+        bad[offset] = value
+        with pytest.raises(FormatError, match=message):
+            container.unpack(_recrc(bytes(bad)))
+    bad = bytearray(hdr)
+    struct.pack_into("<I", bad, 24, 0)
+    with pytest.raises(FormatError, match="size"):
+        container.unpack(_recrc(bytes(bad)))
+
+
+def test_inflate_refuses_bombs():
+    with pytest.raises(FormatError):
+        container.inflate(zlib.compress(b"\0" * 10_000), 100, "alpha")

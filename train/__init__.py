@@ -1,0 +1,1 @@
+"""Training of aecodec models (PyTorch). Imported as `aecodec.train`; needs the `[train]` extra."""

@@ -1,0 +1,69 @@
+"""Image folders for training: decoded once into memory, sampled as random flipped crops."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder not found: {folder}")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"no images (png/jpg/webp) in {folder}")
+    return files
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.array(im.convert("RGB"), dtype=np.uint8)  # writable copy
+
+
+class CropSampler:
+    """Random crops with horizontal/vertical flips from images held in RAM as uint8.
+
+    Decoding JPEGs every step would cost about as much as a training step on 2 cores,
+    so every image is decoded once. Images smaller than the crop are edge-padded.
+    """
+
+    def __init__(self, folder: str | Path, crop: int, seed: int):
+        self.crop = crop
+        self.images = [torch.from_numpy(load_rgb(p)).permute(2, 0, 1).contiguous() for p in list_images(folder)]
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def _crop_one(self, img: torch.Tensor) -> torch.Tensor:
+        c, h, w = img.shape
+        s = self.crop
+        if h < s or w < s:
+            img = torch.nn.functional.pad(img[None].float(), (0, max(0, s - w), 0, max(0, s - h)), mode="replicate")[0]
+            img = img.to(torch.uint8)
+            c, h, w = img.shape
+        top = int(torch.randint(0, h - s + 1, (1,), generator=self.generator))
+        left = int(torch.randint(0, w - s + 1, (1,), generator=self.generator))
+        out = img[:, top : top + s, left : left + s]
+        flips = torch.randint(0, 2, (2,), generator=self.generator)
+        if flips[0]:
+            out = out.flip(2)
+        if flips[1]:
+            out = out.flip(1)
+        return out
+
+    def batch(self, size: int) -> torch.Tensor:
+        idx = torch.randint(0, len(self.images), (size,), generator=self.generator)
+        crops = [self._crop_one(self.images[int(i)]) for i in idx]
+        return torch.stack(crops).float().div_(255.0)
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])

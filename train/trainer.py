@@ -1,0 +1,240 @@
+"""Training loop: resumable, seeded, CPU or CUDA, single process or torchrun (DDP).
+
+Usage: python -m aecodec.train --data DIR --val DIR --out RUN_DIR [--steps N] ...
+A run directory holds `last.pt` (resume point, written atomically every few minutes),
+`best.pt` (best validation score) and `train.log`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from .data import CropSampler, list_images, load_rgb
+from .model import DOWNSAMPLE, PROFILES, FactorizedCodecModel, ModelConfig
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m aecodec.train", description=__doc__.splitlines()[0])
+    p.add_argument("--data", required=True, help="folder of training images (png/jpg/webp)")
+    p.add_argument("--val", help="folder of held-out validation images")
+    p.add_argument("--out", required=True, help="run directory (checkpoints, log); resumed if it has last.pt")
+    p.add_argument("--profile", default="edge", choices=sorted(PROFILES))
+    p.add_argument("--channels", type=int, help="override the profile's hidden width N")
+    p.add_argument("--latent", type=int, help="override the profile's latent channels M")
+    p.add_argument("--steps", type=int, default=30000, help="total optimizer steps (the LR schedule spans them)")
+    p.add_argument("--batch", type=int, default=8, help="batch size per process")
+    p.add_argument("--crop", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--warmup", type=int, default=500)
+    p.add_argument("--decay-from", type=float, default=0.7, help="fraction of --steps after which LR decays (cosine)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
+    p.add_argument("--val-every", type=int, default=2000)
+    p.add_argument("--ckpt-minutes", type=float, default=5.0)
+    p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--max-minutes", type=float, default=0, help="stop (with a checkpoint) after this wall time; 0 = none")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    return p
+
+
+def lr_at(step: int, args: argparse.Namespace) -> float:
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    start = int(args.decay_from * args.steps)
+    if step < start:
+        return args.lr
+    t = min(1.0, (step - start) / max(1, args.steps - start))
+    return args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def _pad_to_multiple(x: torch.Tensor) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % DOWNSAMPLE, (-w) % DOWNSAMPLE
+    return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+
+
+@torch.no_grad()
+def validate(model: FactorizedCodecModel, images: list[torch.Tensor], device: torch.device) -> dict:
+    """Real rate (rounded latents, model likelihood) and PSNR per trained level, averaged over images."""
+    model.eval()
+    k = len(model.config.lambdas)
+    levels = sorted({0, k // 2, k - 1})
+    out = {}
+    for level in levels:
+        bpps, psnrs = [], []
+        for img in images:
+            x = img.to(device)[None].float() / 255.0
+            h, w = x.shape[-2:]
+            res = model(_pad_to_multiple(x), torch.tensor([level], device=device))
+            x_hat = res["x_hat"][..., :h, :w].clamp(0, 1)
+            mse = F.mse_loss(torch.round(x_hat * 255), torch.round(x * 255)).item()
+            bpps.append(res["bpp"].item() * res["x_hat"].shape[-2] * res["x_hat"].shape[-1] / (h * w))
+            psnrs.append(10 * math.log10(255.0**2 / max(mse, 1e-10)))
+        out[f"L{level}"] = {"bpp": sum(bpps) / len(bpps), "psnr": sum(psnrs) / len(psnrs)}
+    model.train()
+    return out
+
+
+def _score(val: dict, lambdas) -> float:
+    """One number to pick the best checkpoint: mean R + λD over the validated levels (lower is better)."""
+    total = 0.0
+    for key, v in val.items():
+        lam = lambdas[int(key[1:])]
+        mse = 255.0**2 / 10 ** (v["psnr"] / 10)
+        total += v["bpp"] + lam * mse
+    return total / len(val)
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank = int(os.environ.get("RANK", "0"))
+    if args.device == "auto":
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(args.device)
+    if distributed:
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if device.type == "cuda":
+            device = torch.device("cuda", local_rank)
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cpu":
+        torch.set_num_threads(args.threads)
+    is_main = rank == 0
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log_file = open(out_dir / "train.log", "a") if is_main else None
+
+    def log(msg: str) -> None:
+        if is_main:
+            line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
+            print(line, file=log_file, flush=True)
+            if args.no_progress:
+                print(line, flush=True)
+
+    torch.manual_seed(args.seed + rank)
+    ckpt_path = out_dir / "last.pt"
+    resume = torch.load(ckpt_path, map_location="cpu", weights_only=False) if ckpt_path.exists() else None
+    if resume:
+        config = ModelConfig.from_dict(resume["config"])
+    else:
+        base = PROFILES[args.profile]
+        config = ModelConfig(
+            channels=args.channels or base.channels, latent=args.latent or base.latent, lambdas=base.lambdas
+        )
+    model = FactorizedCodecModel(config).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    sampler = CropSampler(args.data, args.crop, seed=args.seed * 1000 + rank)
+    level_gen = torch.Generator().manual_seed(args.seed * 7919 + rank)
+    step, best_score, wall = 0, float("inf"), 0.0
+    history: list[dict] = []
+    if resume:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        sampler.load_state_dict(resume["sampler"])
+        level_gen.set_state(resume["level_gen"])
+        step, best_score, wall = resume["step"], resume["best_score"], resume.get("wall_seconds", 0.0)
+        history = resume.get("history", [])
+        log(f"resumed from {ckpt_path} at step {step}")
+    else:
+        log(f"new run: {json.dumps(config.to_dict())} args={json.dumps(vars(args))}")
+    train_model = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
+    val_images = [torch.from_numpy(load_rgb(p)).permute(2, 0, 1) for p in list_images(args.val)] if args.val else []
+
+    def checkpoint(path: Path) -> None:
+        _atomic_save(
+            {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "config": config.to_dict(),
+                "sampler": sampler.state_dict(), "level_gen": level_gen.get_state(), "step": step,
+                "best_score": best_score, "wall_seconds": wall, "history": history, "args": vars(args),
+            },
+            path,
+        )
+
+    progress = None
+    if is_main and not args.no_progress:
+        from tqdm import tqdm
+
+        progress = tqdm(total=args.steps, initial=step, unit="step", dynamic_ncols=True,
+                        mininterval=1.0 if sys.stderr.isatty() else 30.0)
+    k = len(config.lambdas)
+    t_last_ckpt = time.time()
+    t_start = time.time()
+    t_window, n_window = time.time(), 0
+    acc = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "n": 0}
+    model.train()
+    while step < args.steps:
+        if args.max_minutes and time.time() - t_start > args.max_minutes * 60:
+            log("stopping: --max-minutes reached")
+            break
+        lr = lr_at(step, args)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x = sampler.batch(args.batch).to(device, non_blocking=True)
+        level = torch.randint(0, k, (args.batch,), generator=level_gen).to(device)
+        out = train_model(x, level)
+        loss = model.loss(out, level)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        n_window += 1
+        with torch.no_grad():
+            acc["loss"] += loss.item()
+            acc["bpp"] += out["bpp"].mean().item()
+            acc["psnr"] += (10 * torch.log10(1.0 / out["mse"].clamp_min(1e-10))).mean().item()
+            acc["n"] += 1
+        if progress is not None:
+            progress.update(1)
+        if step % args.log_every == 0 and acc["n"]:
+            now = time.time()
+            rate = n_window / (now - t_window)
+            wall += now - t_window
+            t_window, n_window = now, 0
+            msg = {key: acc[key] / acc["n"] for key in ("loss", "bpp", "psnr")}
+            acc = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "n": 0}
+            log(f"step {step} loss {msg['loss']:.4f} bpp {msg['bpp']:.4f} psnr {msg['psnr']:.2f} "
+                f"lr {lr:.2e} {rate:.2f} step/s")
+            if progress is not None:
+                progress.set_postfix(loss=f"{msg['loss']:.3f}", bpp=f"{msg['bpp']:.3f}", psnr=f"{msg['psnr']:.2f}")
+        if is_main and val_images and (step % args.val_every == 0 or step == args.steps):
+            val = validate(model, val_images, device)
+            score = _score(val, config.lambdas)
+            history.append({"step": step, "val": val, "score": score})
+            log(f"val step {step} score {score:.4f} " + " ".join(
+                f"{key}: {v['bpp']:.3f} bpp {v['psnr']:.2f} dB" for key, v in val.items()))
+            if score < best_score:
+                best_score = score
+                checkpoint(out_dir / "best.pt")
+        if is_main and time.time() - t_last_ckpt > args.ckpt_minutes * 60:
+            checkpoint(ckpt_path)
+            t_last_ckpt = time.time()
+    wall += time.time() - t_window
+    if is_main:
+        checkpoint(ckpt_path)
+        if not val_images:
+            checkpoint(out_dir / "best.pt")
+        log(f"checkpoint at step {step}, {wall / 3600:.2f} h of training wall time")
+    if progress is not None:
+        progress.close()
+    if distributed:
+        dist.destroy_process_group()
+    return 0
