@@ -113,3 +113,17 @@ def test_edge_profile_complexity():
 def test_model_config_round_trip():
     cfg = ModelConfig(channels=8, latent=4)
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_runs_under_torchrun_ddp(tiny_run, tmp_path):
+    """The same entry point trains with 2 processes under torchrun (gloo on CPU)."""
+    import subprocess
+    import sys
+
+    root, args, _ = tiny_run
+    out = [a if a != str(root / "run") else str(tmp_path / "ddp") for a in args]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "aecodec.train", *out, "--steps", "3"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)["step"] == 3
