@@ -127,3 +127,16 @@ def test_runs_under_torchrun_ddp(tiny_run, tmp_path):
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stderr[-2000:]
     assert torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)["step"] == 3
+
+
+def test_subpixel_rewrite_matches_transposed_convolution():
+    from aecodec.export.subpixel import subpixel_synthesis
+    from aecodec.train.model import Synthesis
+
+    torch.manual_seed(0)
+    s = Synthesis(12, 6).eval()
+    for p in s.parameters():
+        p.data.normal_(0, 0.1)
+    x = torch.randn(2, 6, 3, 5)
+    with torch.no_grad():
+        assert torch.allclose(s(x), subpixel_synthesis(s)(x), atol=1e-6)
