@@ -14,6 +14,9 @@ def main(argv=None) -> int:
     p.add_argument("--profile", default="edge")
     p.add_argument("--default-quality", type=int, default=75)
     p.add_argument("--force", action="store_true", help="replace an existing bundle")
+    p.add_argument("--train-command", default="", help="the training command, for the model card")
+    p.add_argument("--hardware", default="", help="where it was trained, for the model card")
+    p.add_argument("--card-notes", default="", help="extra text for the model card")
     args = p.parse_args(argv)
     try:
         manifest = export_bundle(args.checkpoint, args.out, name=args.name, profile=args.profile,
@@ -21,6 +24,12 @@ def main(argv=None) -> int:
     except (ExportParityError, FileExistsError, FileNotFoundError) as e:
         print(f"export: error: {e}", file=sys.stderr)
         return 1
+    from pathlib import Path
+
+    from .model_card import render
+
+    card = render(manifest, args.train_command or "(not given)", args.hardware or "(not given)", args.card_notes)
+    (Path(args.out) / "MODEL_CARD.md").write_text(card)
     print(json.dumps({k: manifest[k] for k in ("model_id", "complexity", "parity", "training")}, indent=2))
     return 0
 

@@ -1,0 +1,68 @@
+"""MODEL_CARD.md for a bundle, written from its manifest so the figures cannot drift."""
+from __future__ import annotations
+
+DATA_SOURCES = """\
+Training images: `../shared/data/images-train/` (298 photos, 111.9 Mpixel, JPEG q95 4:4:4):
+- 222 from CID22-512 (Cloudinary), CC BY-SA 4.0;
+- 33 from CLIC 2025 validation / final-test, Unsplash License;
+- 43 from Zelex/images `wikipedia-photos` (Wikimedia Commons; mostly CC BY / BY-SA or public
+  domain, attribution per Commons page, listed in `shared/data/SOURCES.md`).
+Validation: `../shared/data/images-val/` (10 PNG photos from the same three sources).
+Kodak (the benchmark set) was never used for training or model selection.
+"""
+
+
+def render(manifest: dict, train_command: str, hardware: str, notes: str = "") -> str:
+    c = manifest["complexity"]
+    t = manifest["training"]
+    cfg = manifest["config"]
+    val = t.get("last_validation") or {}
+    val_rows = "\n".join(
+        f"| {k} (λ = {cfg['lambdas'][int(k[1:])]}) | {v['bpp']:.3f} | {v['psnr']:.2f} |"
+        for k, v in (val.get("val") or {}).items()
+    )
+    p = manifest["parity"]
+    return f"""# Model card: `{manifest['name']}` ({manifest['profile']} profile)
+
+Model id `{manifest['model_id']}` (content hash of encoder.onnx, decoder.onnx, tables.npz).
+
+## What it is
+{manifest['architecture']}: analysis g_a = 4 × (5×5 stride-2 conv), GDN between; synthesis g_s = 4 × (5×5
+stride-2 transposed conv), inverse GDN between; hidden width N = {cfg['channels']}, latent M = {cfg['latent']}
+channels at 1/16 resolution; learned per-channel factorized density. One model serves quality 1..100: the
+latent is multiplied by a per-channel gain before rounding; {len(cfg['lambdas'])} gain vectors were trained for
+λ = {', '.join(str(x) for x in cfg['lambdas'])} (loss λ·255²·MSE + bpp) and qualities in between interpolate
+them log-linearly. Entropy tables: {manifest['qualities']} qualities × {cfg['latent']} channels of integer
+frequencies ({manifest['precision_bits']}-bit), computed at export.
+
+| | encoder | decoder |
+|---|---|---|
+| parameters | {c['encoder_params']:,} | {c['decoder_params']:,} |
+| kMAC / pixel (counted from layer shapes) | {c['encoder_kmac_per_px']:.1f} | {c['decoder_kmac_per_px']:.1f} |
+
+Entropy model and gains: {c['entropy_params']:,} parameters. (The exported decoder runs its transposed
+convolutions as 3×3 convolutions + pixel shuffle: the same function with 36/25 of those layers' MACs
+including structural zeros, which ONNX Runtime still runs faster than its ConvTranspose.)
+
+## Training
+- Command: `{train_command}`
+- Steps: {t['steps']:,} (batch {t['args']['batch']}, {t['args']['crop']}×{t['args']['crop']} random crops with flips,
+  Adam, lr {t['args']['lr']} with {t['args']['warmup']}-step warm-up and cosine decay over the last
+  {round((1 - t['args']['decay_from']) * 100)} % of steps, seed {t['args']['seed']}).
+- Wall time: {t['wall_hours']:.2f} h (includes pauses while benchmarks ran).
+- Hardware: {hardware}
+
+{DATA_SOURCES}
+## Validation (held-out folder, real rate from rounded latents and the model's likelihoods)
+Step {val.get('step', '?')}:
+
+| rate point | bpp | PSNR (dB, 8-bit RGB) |
+|---|---|---|
+{val_rows}
+
+## Export checks
+ONNX Runtime (CPU) vs PyTorch on fixed inputs: latent max |Δ| {p['latent_max_abs_diff']:.1e}, reconstruction
+max |Δ| {p['image_max_abs_diff']:.1e}, rounded-latent flips {p['rounded_latent_flips']} of {p['latents_checked']:,}
+checked (all 100 gains). Opset {manifest['export']['opset']}, torch {manifest['export']['torch']}.
+
+{notes}"""
