@@ -1,11 +1,16 @@
-"""Rate–distortion of aecodec against Pillow's JPEG, WebP and AVIF on a folder of images.
+"""Rate–distortion of aecodec against JPEG, WebP, AVIF and JPEG 2000 on a folder of images.
 
-aecodec is measured through its command line, as a user would run it (one `compress` and one
-`decompress` process per image and quality). Per setting: mean bpp over the images (whole
-file, header included) and mean of per-image PSNR on 8-bit RGB; BD-rate of aecodec against
-each peer (pchip, see bdrate.py). Writes JSON with per-image rows and prints a table.
+aecodec is measured through its command line, as a user runs it (one `compress` and one
+`decompress` process per image and quality). The peers run through Pillow in the same run.
+Per setting: mean bpp over the images (whole file, header included), mean of per-image PSNR
+on 8-bit RGB and mean MS-SSIM (pytorch-msssim, if installed). BD-rate and BD-PSNR of aecodec
+against each peer (Bjøntegaard, pchip; bdrate.py). CompressAI's published Kodak curves for
+bmshj2018-factorized and -hyperprior are drawn as reference lines (reference_curves.py).
 
-    python benchmarks/rd_image.py [--images ../shared/data/kodak] [--out bench-out/rd_image.json]
+Outputs (folder --out-dir, default bench-out/): rd_image.json (curves, BD figures, per-image
+rows), rd_psnr.png, rd_msssim.png, crops.png (the same crop from every codec at matched bpp).
+
+    python benchmarks/rd_image.py [--images ../shared/data/kodak] [--out-dir bench-out]
 """
 from __future__ import annotations
 
@@ -25,15 +30,21 @@ from PIL import Image, features
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bdrate import bd_psnr, bd_rate  # noqa: E402
+from reference_curves import CURVES as REFERENCE_CURVES  # noqa: E402
+from reference_curves import SOURCE as REFERENCE_SOURCE  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_IMAGES = REPO.parent / "shared" / "data" / "kodak"
 
+# name: (Pillow format, settings, save-argument builder, feature needed)
 PEERS = {
-    # name: (Pillow format, qualities, extra save args)
-    "jpeg": ("JPEG", [5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95], {"subsampling": "4:2:0", "optimize": True}),
-    "webp": ("WEBP", [0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95], {"method": 6}),
-    "avif": ("AVIF", [10, 20, 30, 40, 50, 60, 70, 80, 90], {"speed": 6}),
+    "jpeg": ("JPEG", [5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95],
+             lambda q: {"quality": q, "subsampling": "4:2:0", "optimize": True}, "jpg"),
+    "webp": ("WEBP", [0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95], lambda q: {"quality": q, "method": 6}, "webp"),
+    "avif": ("AVIF", [10, 20, 30, 40, 50, 60, 70, 80, 90], lambda q: {"quality": q, "speed": 6}, "avif"),
+    # PSNR-targeted, like the anchors: the setting is the target PSNR in dB
+    "jpeg2000": ("JPEG2000", [22, 24, 26, 28, 30, 32, 34, 36, 38, 40],
+                 lambda q: {"quality_mode": "dB", "quality_layers": [q], "irreversible": True, "mct": 1}, "jpg_2000"),
 }
 DEFAULT_AEC_QUALITIES = [1, 15, 29, 43, 57, 71, 86, 100]
 
@@ -43,38 +54,75 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(255.0**2 / mse)) if mse > 0 else 100.0
 
 
-def run_peer(name: str, images: list[Path]) -> list[dict]:
-    fmt, qualities, extra = PEERS[name]
+class MsSsim:
+    """MS-SSIM on 8-bit RGB (data_range 255) with pytorch-msssim; None where unavailable."""
+
+    def __init__(self):
+        try:
+            import torch
+            from pytorch_msssim import ms_ssim
+
+            torch.set_num_threads(1)
+            self._torch, self._fn = torch, ms_ssim
+        except ImportError:
+            self._fn = None
+
+    @property
+    def available(self) -> bool:
+        return self._fn is not None
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> float | None:
+        if self._fn is None:
+            return None
+        t = self._torch
+        x = t.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].double()
+        y = t.from_numpy(np.ascontiguousarray(b)).permute(2, 0, 1)[None].double()
+        return float(self._fn(x, y, data_range=255.0, size_average=True))
+
+
+def encode_peer(name: str, ref: Image.Image, setting) -> tuple[bytes, np.ndarray]:
+    fmt, _, args, _ = PEERS[name]
+    buf = io.BytesIO()
+    ref.save(buf, format=fmt, **args(setting))
+    data = buf.getvalue()
+    return data, np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def run_peer(name: str, images: list[Path], metric: MsSsim) -> list[dict]:
     rows = []
-    for q in qualities:
+    for setting in PEERS[name][1]:
         for path in images:
             ref = Image.open(path).convert("RGB")
-            buf = io.BytesIO()
-            ref.save(buf, format=fmt, quality=q, **extra)
-            data = buf.getvalue()
-            out = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-            rows.append({"codec": name, "quality": q, "image": path.name, "bytes": len(data),
-                         "bpp": 8 * len(data) / (ref.width * ref.height), "psnr": psnr(np.asarray(ref), out)})
+            data, out = encode_peer(name, ref, setting)
+            a = np.asarray(ref)
+            rows.append({"codec": name, "quality": setting, "image": path.name, "bytes": len(data),
+                         "bpp": 8 * len(data) / (ref.width * ref.height), "psnr": psnr(a, out),
+                         "ms_ssim": metric(a, out)})
     return rows
 
 
-def run_aecodec_cli(images: list[Path], qualities: list[int], model: str | None) -> list[dict]:
-    rows = []
+def aecodec_cli(path: Path, quality: int, tmp: Path, model: str | None) -> tuple[int, np.ndarray]:
     model_args = ["--model", model] if model else []
+    aec, png = tmp / "x.aec", tmp / "x.png"
+    subprocess.run([sys.executable, "-m", "aecodec", "compress", str(path), "-o", str(aec), "-q", str(quality),
+                    "-f", "--quiet", *model_args], check=True)
+    subprocess.run([sys.executable, "-m", "aecodec", "decompress", str(aec), "-o", str(png), "-f", "--quiet",
+                    *model_args], check=True)
+    return aec.stat().st_size, np.asarray(Image.open(png).convert("RGB"))
+
+
+def run_aecodec(images: list[Path], qualities: list[int], model: str | None, metric: MsSsim) -> list[dict]:
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for q in qualities:
             for path in images:
-                aec, png = Path(tmp) / "x.aec", Path(tmp) / "x.png"
-                subprocess.run([sys.executable, "-m", "aecodec", "compress", str(path), "-o", str(aec), "-q", str(q),
-                                "-f", "--quiet", *model_args], check=True)
-                subprocess.run([sys.executable, "-m", "aecodec", "decompress", str(aec), "-o", str(png), "-f",
-                                "--quiet", *model_args], check=True)
+                n, out = aecodec_cli(path, q, Path(tmp), model)
                 ref = np.asarray(Image.open(path).convert("RGB"))
-                out = np.asarray(Image.open(png).convert("RGB"))
-                assert out.shape == ref.shape, (out.shape, ref.shape)
-                n = aec.stat().st_size
+                if out.shape != ref.shape:
+                    raise SystemExit(f"aecodec returned {out.shape} for {path.name} of {ref.shape}")
                 rows.append({"codec": "aecodec", "quality": q, "image": path.name, "bytes": n,
-                             "bpp": 8 * n / (ref.shape[0] * ref.shape[1]), "psnr": psnr(ref, out)})
+                             "bpp": 8 * n / (ref.shape[0] * ref.shape[1]), "psnr": psnr(ref, out),
+                             "ms_ssim": metric(ref, out)})
             print(f"  aecodec q{q}: done", file=sys.stderr, flush=True)
     return rows
 
@@ -83,9 +131,95 @@ def curve(rows: list[dict], codec: str) -> list[dict]:
     points = []
     for q in sorted({r["quality"] for r in rows if r["codec"] == codec}):
         sel = [r for r in rows if r["codec"] == codec and r["quality"] == q]
+        ms = [r["ms_ssim"] for r in sel if r["ms_ssim"] is not None]
         points.append({"quality": q, "bpp": float(np.mean([r["bpp"] for r in sel])),
-                       "psnr": float(np.mean([r["psnr"] for r in sel])), "images": len(sel)})
+                       "psnr": float(np.mean([r["psnr"] for r in sel])),
+                       "ms_ssim": float(np.mean(ms)) if ms else None, "images": len(sel)})
     return points
+
+
+def bd_table(curves: dict, peers: list[str]) -> dict:
+    a = curves["aecodec"]
+    out = {}
+    for name in peers:
+        c = curves[name]
+        try:
+            out[name] = {
+                "bd_rate_percent": bd_rate([x["bpp"] for x in c], [x["psnr"] for x in c],
+                                           [x["bpp"] for x in a], [x["psnr"] for x in a]),
+                "bd_psnr_db": bd_psnr([x["bpp"] for x in c], [x["psnr"] for x in c],
+                                      [x["bpp"] for x in a], [x["psnr"] for x in a]),
+            }
+        except ValueError as e:
+            out[name] = {"error": str(e)}
+    return out
+
+
+def plot_curves(curves: dict, out_dir: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for metric, label, fname in (("psnr", "PSNR (dB, RGB)", "rd_psnr.png"), ("ms_ssim", "MS-SSIM (RGB)", "rd_msssim.png")):
+        fig, ax = plt.subplots(figsize=(7, 5), dpi=110)
+        any_points = False
+        for name, c in curves.items():
+            pts = [(x["bpp"], x[metric]) for x in c if x.get(metric) is not None]
+            if pts:
+                any_points = True
+                style = "o-" if name == "aecodec" else ".-"
+                ax.plot(*zip(*pts), style, label=name, lw=2.2 if name == "aecodec" else 1.2)
+        for name, ref in REFERENCE_CURVES.items():
+            ax.plot(ref["bpp"], ref[metric], "--", lw=1, label=name)
+        if not any_points:
+            plt.close(fig)
+            continue
+        ax.set_xlim(0, 2.0)
+        ax.set_xlabel("bits per pixel")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.set_title("Kodak, mean over images")
+        fig.tight_layout()
+        fig.savefig(out_dir / fname)
+        plt.close(fig)
+        written.append(fname)
+    return written
+
+
+def crop_comparison(image: Path, rows: list[dict], model: str | None, out_dir: Path, peers: list[str],
+                    crop: tuple[int, int, int, int] = (300, 200, 200, 200)) -> dict:
+    """Same crop of one image from every codec, each at the setting whose bpp is closest to aecodec's."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    mine = [r for r in rows if r["codec"] == "aecodec" and r["image"] == image.name]
+    target = sorted(mine, key=lambda r: r["bpp"])[len(mine) // 3]  # a low-to-mid rate point
+    x0, y0, w, h = crop
+    ref = Image.open(image).convert("RGB")
+    panels = [("original", np.asarray(ref), None)]
+    with tempfile.TemporaryDirectory() as tmp:
+        n, out = aecodec_cli(image, target["quality"], Path(tmp), model)
+        panels.append((f"aecodec q{target['quality']}", out, 8 * n / (ref.width * ref.height)))
+    for name in peers:
+        cands = [r for r in rows if r["codec"] == name and r["image"] == image.name]
+        best = min(cands, key=lambda r: abs(r["bpp"] - target["bpp"]))
+        data, out = encode_peer(name, ref, best["quality"])
+        panels.append((f"{name} {best['quality']}", out, 8 * len(data) / (ref.width * ref.height)))
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 3.0), dpi=110)
+    for ax, (title, arr, bpp) in zip(axes, panels):
+        ax.imshow(arr[y0 : y0 + h, x0 : x0 + w], interpolation="nearest")
+        ax.set_title(title + (f"\n{bpp:.3f} bpp, {psnr(np.asarray(ref), arr):.2f} dB" if bpp else "\n"), fontsize=8)
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(out_dir / "crops.png")
+    plt.close(fig)
+    return {"image": image.name, "crop_xywh": list(crop), "target_bpp": target["bpp"],
+            "panels": [{"codec": t, "bpp": b} for t, _, b in panels]}
 
 
 def main(argv=None) -> int:
@@ -95,59 +229,65 @@ def main(argv=None) -> int:
     p.add_argument("--peers", nargs="*", default=list(PEERS))
     p.add_argument("--model", help="aecodec model bundle (default: shipped)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N images")
-    p.add_argument("--out", default=str(REPO / "bench-out" / "rd_image.json"))
+    p.add_argument("--crop-image", default="kodim23.png", help="image for the visual comparison")
+    p.add_argument("--out-dir", default=str(REPO / "bench-out"))
+    p.add_argument("--no-plots", action="store_true")
     args = p.parse_args(argv)
 
     images = sorted(Path(args.images).glob("*.png"))[: args.limit or None]
     if not images:
         print(f"no PNG images in {args.images}", file=sys.stderr)
         return 1
-    peers = [n for n in args.peers if n != "avif" or features.check("avif")]
+    unavailable = {n: f"Pillow lacks {PEERS[n][3]}" for n in args.peers if not features.check(PEERS[n][3])}
+    peers = [n for n in args.peers if n not in unavailable]
+    metric = MsSsim()
     t0 = time.time()
-    rows = run_aecodec_cli(images, args.qualities, args.model)
+    rows = run_aecodec(images, args.qualities, args.model, metric)
     for name in peers:
-        rows += run_peer(name, images)
+        rows += run_peer(name, images, metric)
         print(f"  {name}: done", file=sys.stderr, flush=True)
     curves = {c: curve(rows, c) for c in ["aecodec", *peers]}
-    a = curves["aecodec"]
-    bd = {}
-    for name in peers:
-        c = curves[name]
-        try:
-            bd[name] = {
-                "bd_rate_percent": bd_rate([x["bpp"] for x in c], [x["psnr"] for x in c],
-                                           [x["bpp"] for x in a], [x["psnr"] for x in a]),
-                "bd_psnr_db": bd_psnr([x["bpp"] for x in c], [x["psnr"] for x in c],
-                                      [x["bpp"] for x in a], [x["psnr"] for x in a]),
-            }
-        except ValueError as e:
-            bd[name] = {"error": str(e)}
+    bd = bd_table(curves, peers)
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots, crops = [], None
+    if not args.no_plots:
+        plots = plot_curves(curves, out_dir)
+        crop_path = Path(args.images) / args.crop_image
+        if crop_path.exists() and crop_path in images:
+            crops = crop_comparison(crop_path, rows, args.model, out_dir, peers)
+            plots.append("crops.png")
+
     import aecodec
     from PIL import __version__ as pil_version
 
     result = {
-        "images": str(args.images), "num_images": len(images), "curves": curves, "bd_vs_peers": bd, "rows": rows,
-        "aecodec_model": aecodec.load_bundle(args.model).model_id,
+        "images": str(args.images), "num_images": len(images), "curves": curves, "bd_vs_peers": bd,
+        "unavailable": unavailable, "aecodec_model": aecodec.load_bundle(args.model).model_id,
+        "ms_ssim": "pytorch-msssim, data_range 255, RGB" if metric.available else "unavailable (pytorch-msssim missing)",
+        "reference_curves": {"source": REFERENCE_SOURCE, "curves": REFERENCE_CURVES},
         "machine": {"python": platform.python_version(), "pillow": pil_version, "cpu_count": os.cpu_count(),
                     "processor": platform.processor() or platform.machine()},
-        "peer_settings": {k: {"qualities": v[1], **{kk: str(vv) for kk, vv in v[2].items()}} for k, v in PEERS.items()},
-        "seconds": round(time.time() - t0, 1),
+        "peer_settings": {k: {"format": v[0], "settings": v[1], "args_example": {kk: str(vv) for kk, vv in v[2](v[1][0]).items()}}
+                          for k, v in PEERS.items()},
+        "plots": plots, "crop_comparison": crops, "seconds": round(time.time() - t0, 1), "rows": rows,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    print(f"\n{len(images)} images from {args.images}\n")
-    print("| codec | quality | bpp | PSNR dB |\n|---|---|---|---|")
+    (out_dir / "rd_image.json").write_text(json.dumps(result, indent=1))
+    print(f"\n{len(images)} images from {args.images}; aecodec model {result['aecodec_model']}\n")
+    print("| codec | setting | bpp | PSNR dB | MS-SSIM |\n|---|---|---|---|---|")
     for name, c in curves.items():
         for x in c:
-            print(f"| {name} | {x['quality']} | {x['bpp']:.4f} | {x['psnr']:.2f} |")
+            ms = f"{x['ms_ssim']:.4f}" if x["ms_ssim"] is not None else "-"
+            print(f"| {name} | {x['quality']} | {x['bpp']:.4f} | {x['psnr']:.2f} | {ms} |")
     print("\n| aecodec vs | BD-rate | BD-PSNR |\n|---|---|---|")
     for name, v in bd.items():
         if "error" in v:
             print(f"| {name} | {v['error']} | |")
         else:
             print(f"| {name} | {v['bd_rate_percent']:+.1f} % | {v['bd_psnr_db']:+.2f} dB |")
-    print(f"\nwrote {out}")
+    for name, why in unavailable.items():
+        print(f"| {name} | unavailable: {why} | |")
+    print(f"\nwrote {out_dir / 'rd_image.json'} and {', '.join(plots) or 'no plots'} ({result['seconds']} s)")
     return 0
 
 
