@@ -72,7 +72,7 @@ class MsSsim:
         return self._fn is not None
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> float | None:
-        if self._fn is None:
+        if self._fn is None or min(a.shape[:2]) <= 160:  # 4 downsamplings of an 11-tap window
             return None
         t = self._torch
         x = t.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].double()
@@ -199,8 +199,10 @@ def crop_comparison(image: Path, rows: list[dict], model: str | None, out_dir: P
 
     mine = [r for r in rows if r["codec"] == "aecodec" and r["image"] == image.name]
     target = sorted(mine, key=lambda r: r["bpp"])[len(mine) // 3]  # a low-to-mid rate point
-    x0, y0, w, h = crop
     ref = Image.open(image).convert("RGB")
+    x0, y0, w, h = crop
+    w, h = min(w, ref.width), min(h, ref.height)
+    x0, y0 = min(x0, ref.width - w), min(y0, ref.height - h)
     panels = [("original", np.asarray(ref), None)]
     with tempfile.TemporaryDirectory() as tmp:
         n, out = aecodec_cli(image, target["quality"], Path(tmp), model)
@@ -218,7 +220,7 @@ def crop_comparison(image: Path, rows: list[dict], model: str | None, out_dir: P
     fig.tight_layout()
     fig.savefig(out_dir / "crops.png")
     plt.close(fig)
-    return {"image": image.name, "crop_xywh": list(crop), "target_bpp": target["bpp"],
+    return {"image": image.name, "crop_xywh": [x0, y0, w, h], "target_bpp": target["bpp"],
             "panels": [{"codec": t, "bpp": b} for t, _, b in panels]}
 
 

@@ -17,6 +17,7 @@ def main(argv=None) -> int:
     p.add_argument("--train-command", default="", help="the training command, for the model card")
     p.add_argument("--hardware", default="", help="where it was trained, for the model card")
     p.add_argument("--card-notes", default="", help="extra text for the model card")
+    p.add_argument("--weights-out", help="also write the PyTorch weights (no optimizer state) here")
     args = p.parse_args(argv)
     try:
         manifest = export_bundle(args.checkpoint, args.out, name=args.name, profile=args.profile,
@@ -28,6 +29,15 @@ def main(argv=None) -> int:
 
     from .model_card import render
 
+    if args.weights_out:
+        import torch
+
+        from .bundle_export import load_checkpoint
+
+        model, ckpt = load_checkpoint(args.checkpoint)
+        Path(args.weights_out).parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"config": ckpt["config"], "model": model.state_dict(), "step": ckpt.get("step"),
+                    "model_id": manifest["model_id"]}, args.weights_out)
     card = render(manifest, args.train_command or "(not given)", args.hardware or "(not given)", args.card_notes)
     (Path(args.out) / "MODEL_CARD.md").write_text(card)
     print(json.dumps({k: manifest[k] for k in ("model_id", "complexity", "parity", "training")}, indent=2))

@@ -10,6 +10,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -174,6 +175,14 @@ def main(argv: list[str] | None = None) -> int:
 
         progress = tqdm(total=args.steps, initial=step, unit="step", dynamic_ncols=True,
                         mininterval=1.0 if sys.stderr.isatty() else 30.0)
+    stop_requested = []
+
+    def request_stop(signum, frame):  # SIGINT/SIGTERM: finish the step, checkpoint, exit
+        stop_requested.append(signum)
+
+    if not distributed:  # under torchrun every rank would have to agree on the step; resume instead
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
     k = len(config.lambdas)
     t_last_ckpt = time.time()
     t_start = time.time()
@@ -181,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     acc = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "n": 0}
     model.train()
     while step < args.steps:
+        if stop_requested:
+            log(f"stopping on signal {stop_requested[0]}")
+            break
         if args.max_minutes and time.time() - t_start > args.max_minutes * 60:
             log("stopping: --max-minutes reached")
             break

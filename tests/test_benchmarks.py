@@ -1,0 +1,54 @@
+"""Smoke tests: each benchmark runs end to end on tiny inputs and writes valid JSON (figures not checked)."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from .conftest import natural_image
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+pytest.importorskip("scipy")
+pytest.importorskip("matplotlib")
+
+
+@pytest.fixture(autouse=True)
+def _bench_on_path(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+
+
+def test_rd_image_smoke(tmp_path):
+    import rd_image
+
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for i in range(2):
+        Image.fromarray(natural_image(168, 176, seed=i)).save(imgs / f"im{i}.png")
+    out = tmp_path / "out"
+    assert rd_image.main(["--images", str(imgs), "--qualities", "20", "80", "--peers", "jpeg", "webp",
+                          "--crop-image", "im0.png", "--out-dir", str(out)]) == 0
+    report = json.loads((out / "rd_image.json").read_text())
+    assert {"aecodec", "jpeg", "webp"} <= set(report["curves"])
+    assert len(report["rows"]) == 2 * 2 + 2 * (12 + 12)
+    assert "bmshj2018" in report["reference_curves"]["source"]
+    assert all(r["ms_ssim"] is not None for r in report["rows"])
+    for name in ("rd_psnr.png", "rd_msssim.png", "crops.png"):
+        assert (out / name).stat().st_size > 1000
+
+
+def test_throughput_smoke(tmp_path):
+    import throughput
+
+    out = tmp_path / "out"
+    assert throughput.main(["--sizes", "64x48", "--repeats", "1", "--out-dir", str(out)]) == 0
+    report = json.loads((out / "throughput.json").read_text())
+    assert "onnxruntime-cpu" in report["results"]["backends"]
+    row = report["results"]["backends"]["onnxruntime-cpu"]["64x48"]
+    assert row["encode_mp_per_s"] > 0 and row["decode_mp_per_s"] > 0
+    assert set(row["stages_ms"]) == {"preprocess", "encoder_net", "entropy_encode", "entropy_decode", "decoder_net",
+                                     "postprocess"}
+    assert "onnxruntime-cuda" in report["results"]["unavailable_backends"] or "onnxruntime-cuda" in report["results"]["backends"]
+    assert "jpeg" in report["results"]["peers"]["64x48"]
+    assert (out / "throughput.png").exists()
+    assert sys.modules.get("throughput") is throughput
