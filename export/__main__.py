@@ -14,6 +14,8 @@ def main(argv=None) -> int:
     p.add_argument("--profile", default="edge")
     p.add_argument("--default-quality", type=int, default=75)
     p.add_argument("--force", action="store_true", help="replace an existing bundle")
+    p.add_argument("--low-quality-position", type=float, default=0.0,
+                   help="ladder position of quality 1 (0 = lowest trained rate point; <0 extrapolates lower)")
     p.add_argument("--train-command", default="", help="the training command, for the model card")
     p.add_argument("--hardware", default="", help="where it was trained, for the model card")
     p.add_argument("--card-notes", default="", help="extra text for the model card")
@@ -21,7 +23,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         manifest = export_bundle(args.checkpoint, args.out, name=args.name, profile=args.profile,
-                                 default_quality=args.default_quality, force=args.force)
+                                 default_quality=args.default_quality, force=args.force,
+                                 low_quality_position=args.low_quality_position)
     except (ExportParityError, FileExistsError, FileNotFoundError) as e:
         print(f"export: error: {e}", file=sys.stderr)
         return 1

@@ -96,7 +96,8 @@ def check_parity(model: FactorizedCodecModel, folder: Path, gains: np.ndarray) -
 
 
 def export_bundle(checkpoint: str | Path, out: str | Path, *, name: str = "image-edge", profile: str = "edge",
-                  default_quality: int = 75, card_notes: str = "", force: bool = False) -> dict:
+                  default_quality: int = 75, card_notes: str = "", force: bool = False,
+                  low_quality_position: float = 0.0) -> dict:
     """Write a complete bundle to `out` (atomically: built in a temp folder, then moved)."""
     out = Path(out)
     if out.exists() and not force:
@@ -107,7 +108,7 @@ def export_bundle(checkpoint: str | Path, out: str | Path, *, name: str = "image
         _n, m = model.config.channels, model.config.latent
         _export_graph(model.analysis, torch.rand(1, 3, 64, 64), tmp / "encoder.onnx", "image", "latent")
         _export_graph(subpixel_synthesis(model.synthesis), torch.rand(1, m, 4, 4), tmp / "decoder.onnx", "latent", "reconstruction")
-        tables = build_tables(model, NUM_QUALITIES)
+        tables = build_tables(model, NUM_QUALITIES, low_quality_position)
         np.savez_compressed(tmp / "tables.npz", **tables)
         parity = check_parity(model, tmp, tables["gains"])
         model_id = compute_model_id(tmp)
@@ -124,6 +125,9 @@ def export_bundle(checkpoint: str | Path, out: str | Path, *, name: str = "image
             "qualities": NUM_QUALITIES,
             "default_quality": default_quality,
             "precision_bits": int(tables["precision"]),
+            "quality_ladder": {"quality_1_position": low_quality_position,
+                               "quality_100_position": len(model.config.lambdas) - 1,
+                               "interpolation": "log-linear between trained gain vectors, linear in quality"},
             "inputs": {"encoder": "image: float32 N×3×H×W, RGB in [0,1], H,W multiples of 16",
                        "decoder": "latent: float32 N×M×H/16×W/16 (symbols / gain)"},
             "complexity": {**count_macs_per_pixel(model), **parameter_counts(model)},

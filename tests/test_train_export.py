@@ -140,3 +140,14 @@ def test_subpixel_rewrite_matches_transposed_convolution():
     x = torch.randn(2, 6, 3, 5)
     with torch.no_grad():
         assert torch.allclose(s(x), subpixel_synthesis(s)(x), atol=1e-6)
+
+
+def test_quality_ladder_interpolates_and_extrapolates():
+    from aecodec.export.tables import quality_gains
+
+    log_gains = np.log(np.array([[1.0, 2.0], [2.0, 4.0], [4.0, 8.0]]))
+    g = quality_gains(log_gains, 5)
+    assert np.allclose(g[0], [1, 2]) and np.allclose(g[-1], [4, 8]) and np.allclose(g[2], [2, 4])
+    low = quality_gains(log_gains, 5, low=-1.0)
+    assert np.allclose(low[0], [0.5, 1.0]) and np.allclose(low[-1], [4, 8])
+    assert np.all(np.diff(low[:, 0]) > 0)
