@@ -51,8 +51,8 @@ def _cmd_compress(args) -> int:
     raw = _read_input(args.input)
     if not raw:
         raise CliError("input is empty")
-    image = open_image(raw, name="<stdin>" if args.input == "-" else args.input)
-    data = compress(image, quality=args.quality, model=args.model)
+    image = open_image(raw, name="<stdin>" if args.input == "-" else args.input, max_pixels=args.max_pixels)
+    data = compress(image, quality=args.quality, model=args.model, max_pixels=args.max_pixels)
     _write_output(out, data, args.force)
     if not args.quiet and out != "-":
         w, h = image.size
@@ -79,7 +79,7 @@ def _cmd_decompress(args) -> int:
         if Path(out).exists() and not args.force:
             raise CliError(f"{out} already exists (use -f to overwrite)")
     data = _read_input(args.input)
-    image = decompress(data, model=args.model)
+    image = decompress(data, model=args.model, max_pixels=args.max_pixels)
     buf = io.BytesIO()
     save_args = {}
     if image.info.get("icc_profile"):
@@ -126,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-f", "--force", action="store_true", help="overwrite the output")
     c.add_argument("--model", help="model bundle folder or shipped name (default: image-edge)")
     c.add_argument("--quiet", action="store_true", help="no summary line")
+    c.add_argument("--max-pixels", type=int, metavar="N", help="refuse larger images (default 40000000)")
     c.set_defaults(run=_cmd_compress)
 
     d = sub.add_parser("decompress", help=".aec -> image")
@@ -135,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--format", help="image format when writing to stdout (default png)")
     d.add_argument("--model", help="model bundle folder (default: the shipped bundle named by the file)")
     d.add_argument("--quiet", action="store_true")
+    d.add_argument("--max-pixels", type=int, metavar="N", help="refuse files that claim more pixels (default 40000000)")
     d.set_defaults(run=_cmd_decompress)
 
     i = sub.add_parser("info", help="print the header of an .aec file")

@@ -10,6 +10,7 @@ per latent element; then, for each escaped element in the same order, its overfl
 """
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -52,21 +53,24 @@ class LatentCoder:
         self.num_qualities, self.channels = lengths.shape
         self._cache: OrderedDict[int, list] = OrderedDict()
         self._cache_size = cache_size
+        self._lock = threading.Lock()  # the cache is shared by threads using one bundle
 
     def _models(self, quality: int) -> list:
         """constriction models of one quality (built once, then cached)."""
         q = quality - 1
-        if q in self._cache:
-            self._cache.move_to_end(q)
-            return self._cache[q]
+        with self._lock:
+            if q in self._cache:
+                self._cache.move_to_end(q)
+                return self._cache[q]
         total = float(1 << self.precision)
         models = []
         for c in range(self.channels):
             f = self.freqs[q, c, : self.lengths[q, c]].astype(np.float64) / total
             models.append(_Categorical(f, perfect=False))
-        self._cache[q] = models
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[q] = models
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
         return models
 
     def encode(self, symbols: np.ndarray, quality: int) -> bytes:

@@ -1,4 +1,8 @@
-"""Writing outputs all-or-nothing: a temp file beside the target, then an atomic rename/link."""
+"""Writing outputs all-or-nothing: a temp file beside the target, then an atomic rename/link.
+
+The target is either absent, its old contents, or complete: never partial. A process killed with
+SIGKILL during the write cannot clean up, so a hidden `.NAME.XXXX.part` file may remain beside it.
+"""
 from __future__ import annotations
 
 import os
@@ -31,10 +35,9 @@ def write_atomic(path: str, data: bytes, force: bool) -> None:
         raise OutputError(f"output folder does not exist: {folder}")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            _write_all(f, data)
         if force:
             os.replace(tmp, target)
         else:
@@ -49,3 +52,29 @@ def write_atomic(path: str, data: bytes, force: bool) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _umask() -> int:
+    """The process umask without changing it (os.umask would, briefly, for every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+def _write_all(f, data: bytes) -> None:
+    delay = float(os.environ.get("_AECODEC_TEST_WRITE_DELAY", "0"))  # test hook: widen the write window
+    if delay:
+        import time
+
+        for i in range(0, len(data), 4096):
+            f.write(data[i : i + 4096])
+            f.flush()
+            time.sleep(delay)
+    else:
+        f.write(data)
+    f.flush()
+    os.fsync(f.fileno())

@@ -23,7 +23,10 @@ from .errors import FormatError, InputError
 
 ImageLike = Union[Image.Image, np.ndarray]
 
-MAX_PIXELS = 100_000_000  # refuse bigger images rather than exhaust memory
+# Images are coded as one tensor (no tiling yet): the networks' activations need about 200 bytes per
+# pixel at peak, so larger images are refused rather than exhausting memory. Raise per call with
+# max_pixels=... (CLI: --max-pixels) on machines with more memory.
+MAX_PIXELS = 40_000_000
 MAX_ICC_BYTES = 1 << 24
 DEFAULT_QUALITY = 75
 
@@ -107,7 +110,7 @@ def latent_shape(bundle: ModelBundle, width: int, height: int) -> tuple[int, int
 
 
 def compress(image: ImageLike, quality: int = DEFAULT_QUALITY, *, model: str | Path | ModelBundle | None = None,
-             timings: dict | None = None) -> bytes:
+             timings: dict | None = None, max_pixels: int | None = None) -> bytes:
     """Compress a PIL image or uint8 numpy array (H×W, H×W×1..4) to .aec bytes.
 
     quality 1..100: higher is better quality and a bigger file. `timings`, if given, is a dict
@@ -120,8 +123,9 @@ def compress(image: ImageLike, quality: int = DEFAULT_QUALITY, *, model: str | P
         h, w = arr.shape[:2]
         if h < 1 or w < 1:
             raise InputError(f"image is empty ({w}x{h})")
-        if h * w > MAX_PIXELS:
-            raise InputError(f"image too large ({w}x{h} > {MAX_PIXELS} pixels)")
+        limit = max_pixels or MAX_PIXELS
+        if h * w > limit:
+            raise InputError(f"image too large ({w}x{h} > {limit} pixels; raise the limit with max_pixels / --max-pixels)")
         if icc is not None and len(icc) > MAX_ICC_BYTES:
             raise InputError("ICC profile too large")
         rgb, alpha = _split_alpha(arr, mode)
@@ -141,12 +145,14 @@ def compress(image: ImageLike, quality: int = DEFAULT_QUALITY, *, model: str | P
 
 
 def decode_to_array(data: bytes, *, model: str | Path | ModelBundle | None = None,
-                    timings: dict | None = None) -> tuple[np.ndarray, str, bytes | None]:
+                    timings: dict | None = None, max_pixels: int | None = None) -> tuple[np.ndarray, str, bytes | None]:
     """.aec bytes -> (H×W×C uint8 array, mode, ICC profile or None)."""
     f = container.unpack(data)
     hdr = f.header
-    if hdr.width * hdr.height > MAX_PIXELS:
-        raise FormatError(f"image too large ({hdr.width}x{hdr.height} > {MAX_PIXELS} pixels)")
+    limit = max_pixels or MAX_PIXELS
+    if hdr.width * hdr.height > limit:  # checked before anything is allocated
+        raise FormatError(f"image too large ({hdr.width}x{hdr.height} > {limit} pixels; raise the limit with "
+                          "max_pixels / --max-pixels)")
     bundle = bundle_for_id(hdr.model_id, model)
     if hdr.quality > bundle.num_qualities:
         raise FormatError(f"quality {hdr.quality} not in model {bundle.model_id}")
@@ -182,9 +188,9 @@ def decode_to_array(data: bytes, *, model: str | Path | ModelBundle | None = Non
 
 
 def decompress(data: bytes, *, model: str | Path | ModelBundle | None = None, as_array: bool = False,
-               timings: dict | None = None) -> ImageLike:
+               timings: dict | None = None, max_pixels: int | None = None) -> ImageLike:
     """.aec bytes -> PIL image (default) or numpy array (as_array=True; H×W for grey, else H×W×C)."""
-    arr, mode, icc = decode_to_array(data, model=model, timings=timings)
+    arr, mode, icc = decode_to_array(data, model=model, timings=timings, max_pixels=max_pixels)
     if as_array:
         return arr[:, :, 0] if arr.shape[2] == 1 else arr
     img = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr, mode)
@@ -193,8 +199,11 @@ def decompress(data: bytes, *, model: str | Path | ModelBundle | None = None, as
     return img
 
 
-def open_image(source: str | Path | bytes, name: str | None = None) -> Image.Image:
-    """Open an image file (or bytes) with Pillow, with a one-line error on failure."""
+def open_image(source: str | Path | bytes, name: str | None = None, max_pixels: int | None = None) -> Image.Image:
+    """Open an image file (or bytes) with Pillow, with a one-line error on failure.
+
+    The size in the file's header is checked against max_pixels before any pixel is decoded.
+    """
     from PIL import UnidentifiedImageError
 
     if name is None:
@@ -202,8 +211,14 @@ def open_image(source: str | Path | bytes, name: str | None = None) -> Image.Ima
 
     try:
         im = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
+        limit = max_pixels or MAX_PIXELS
+        if im.width * im.height > limit:
+            raise InputError(f"image {name} too large ({im.width}x{im.height} > {limit} pixels; "
+                             "raise the limit with --max-pixels)")
+        if getattr(im, "n_frames", 1) > 1:
+            im.seek(0)  # animated: the first frame is coded (documented)
         im.load()
-    except FileNotFoundError:
+    except (FileNotFoundError, InputError):
         raise
     except UnidentifiedImageError:
         raise InputError(f"not a recognised image: {name}") from None
