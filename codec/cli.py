@@ -42,23 +42,80 @@ def _default_output(inp: str, suffix: str) -> str:
     return str(p.with_suffix(suffix)) if p.suffix.lower() != suffix else str(p) + suffix
 
 
-def _cmd_compress(args) -> int:
+def _compress_one(inp: str, out: str, args) -> str:
     from .image import compress, open_image
 
-    out = args.output or _default_output(args.input, ".aec")
     if out != "-" and Path(out).exists() and not args.force:
         raise CliError(f"{out} already exists (use -f to overwrite)")
-    raw = _read_input(args.input)
+    raw = _read_input(inp)
     if not raw:
         raise CliError("input is empty")
-    image = open_image(raw, name="<stdin>" if args.input == "-" else args.input, max_pixels=args.max_pixels)
+    image = open_image(raw, name="<stdin>" if inp == "-" else inp, max_pixels=args.max_pixels)
     data = compress(image, quality=args.quality, model=args.model, max_pixels=args.max_pixels)
     _write_output(out, data, args.force)
-    if not args.quiet and out != "-":
-        w, h = image.size
-        print(f"{args.input} -> {out}: {w}x{h}, {len(data)} bytes, {8 * len(data) / (w * h):.3f} bpp, "
-              f"q {args.quality}", file=sys.stderr)
-    return EXIT_OK
+    w, h = image.size
+    return f"{inp} -> {out}: {w}x{h}, {len(data)} bytes, {8 * len(data) / (w * h):.3f} bpp, q {args.quality}"
+
+
+def _cmd_compress(args) -> int:
+    return _run_files(args, _compress_one, ".aec", lambda p: p.suffix.lower() in _IMAGE_SUFFIXES)
+
+
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".pnm", ".tga",
+                   ".avif"}
+
+
+def _run_files(args, one, out_suffix: str, wanted) -> int:
+    """One input: errors propagate (one-line message, exit 1). Several inputs or folders: batch mode."""
+    inputs = args.input
+    if len(inputs) == 1 and not Path(inputs[0]).is_dir():
+        out = args.output or _default_output(inputs[0], out_suffix)
+        msg = one(inputs[0], out, args)
+        if not args.quiet and out != "-":
+            print(msg, file=sys.stderr)
+        return EXIT_OK
+    if "-" in inputs:
+        raise CliError("'-' (stdin) cannot be combined with other inputs")
+    files: list[Path] = []
+    for name in inputs:
+        p = Path(name)
+        files += sorted(f for f in p.rglob("*") if f.is_file() and wanted(f)) if p.is_dir() else [p]
+    if not args.output:
+        raise CliError("several inputs need -o OUTPUT_FOLDER")
+    out_dir = Path(args.output)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CliError(f"-o must be a folder for several inputs: {out_dir}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    progress = sys.stderr.isatty() and not args.quiet
+    for i, f in enumerate(files, 1):
+        if progress:
+            print(f"\r[{i}/{len(files)}] {f.name[:60]:60s}", end="", file=sys.stderr, flush=True)
+        out = out_dir / (f.stem + out_suffix)
+        try:
+            msg = one(str(f), str(out), args)
+            if not args.quiet and not progress:
+                print(msg, file=sys.stderr)
+        except (AecError, OSError) as e:
+            failed += 1
+            if progress:
+                print(file=sys.stderr)
+            print(f"aecodec: error: {f}: {_describe(e)}", file=sys.stderr)
+    if progress:
+        print(file=sys.stderr)
+    if not args.quiet or failed:
+        print(f"aecodec: {len(files) - failed} done, {failed} failed", file=sys.stderr)
+    return EXIT_ERROR if failed or not files else EXIT_OK
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, FileNotFoundError):
+        return f"no such file: {e.filename}"
+    if isinstance(e, PermissionError):
+        return f"permission denied: {e.filename}"
+    if isinstance(e, OSError) and not isinstance(e, AecError):
+        return e.strerror or str(e)
+    return str(e)
 
 
 _FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
@@ -66,9 +123,13 @@ _FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".b
 
 
 def _cmd_decompress(args) -> int:
+    suffix = "." + (args.format or "png").lower().replace("jpeg", "jpg")
+    return _run_files(args, _decompress_one, suffix, lambda p: p.suffix.lower() == ".aec")
+
+
+def _decompress_one(inp: str, out: str, args) -> str:
     from .image import decompress
 
-    out = args.output or _default_output(args.input, ".png")
     if out == "-":
         fmt = (args.format or "png").upper()
     else:
@@ -78,7 +139,7 @@ def _cmd_decompress(args) -> int:
             raise CliError(f"unknown output format {suffix or '(no extension)'!r}; use .png, .jpg, .webp, .bmp, .tif")
         if Path(out).exists() and not args.force:
             raise CliError(f"{out} already exists (use -f to overwrite)")
-    data = _read_input(args.input)
+    data = _read_input(inp)
     image = decompress(data, model=args.model, max_pixels=args.max_pixels)
     buf = io.BytesIO()
     save_args = {}
@@ -93,9 +154,7 @@ def _cmd_decompress(args) -> int:
     except (OSError, KeyError, ValueError) as e:
         raise CliError(f"cannot write {fmt}: {e}") from None
     _write_output(out, buf.getvalue(), args.force)
-    if not args.quiet and out != "-":
-        print(f"{args.input} -> {out}: {image.size[0]}x{image.size[1]} {image.mode}", file=sys.stderr)
-    return EXIT_OK
+    return f"{inp} -> {out}: {image.size[0]}x{image.size[1]} {image.mode}"
 
 
 def _cmd_info(args) -> int:
@@ -120,8 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="{compress,decompress,info}")
 
     c = sub.add_parser("compress", help="image -> .aec")
-    c.add_argument("input", help="image file (png, jpg, webp, ...) or - for stdin")
-    c.add_argument("-o", "--output", help="output .aec (default: input name with .aec; - for stdout)")
+    c.add_argument("input", nargs="+", help="image file(s) or folder(s) (png, jpg, webp, ...), or - for stdin")
+    c.add_argument("-o", "--output", help="output .aec (default: input name with .aec; - for stdout); "
+                                          "a folder when there are several inputs")
     c.add_argument("-q", "--quality", type=int, default=75, metavar="Q", help="1..100, higher = better (default 75)")
     c.add_argument("-f", "--force", action="store_true", help="overwrite the output")
     c.add_argument("--model", help="model bundle folder or shipped name (default: image-edge)")
@@ -130,10 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(run=_cmd_compress)
 
     d = sub.add_parser("decompress", help=".aec -> image")
-    d.add_argument("input", help=".aec file or - for stdin")
-    d.add_argument("-o", "--output", help="output image; format from the extension (default: input name with .png)")
+    d.add_argument("input", nargs="+", help=".aec file(s) or folder(s), or - for stdin")
+    d.add_argument("-o", "--output", help="output image; format from the extension (default: input name with .png); "
+                                          "a folder when there are several inputs")
     d.add_argument("-f", "--force", action="store_true", help="overwrite the output")
-    d.add_argument("--format", help="image format when writing to stdout (default png)")
+    d.add_argument("--format", help="image format for stdout or batch outputs (default png)")
     d.add_argument("--model", help="model bundle folder (default: the shipped bundle named by the file)")
     d.add_argument("--quiet", action="store_true")
     d.add_argument("--max-pixels", type=int, metavar="N", help="refuse files that claim more pixels (default 40000000)")

@@ -94,3 +94,30 @@ def test_alpha_to_jpeg_is_refused(tmp_path):
     assert run("compress", str(p)).returncode == 0
     assert_one_line_error(run("decompress", str(tmp_path / "a.aec"), "-o", str(tmp_path / "a.jpg")))
     assert not (tmp_path / "a.jpg").exists()
+
+
+def test_batch_mode_goes_on_past_bad_files(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        Image.fromarray(natural_image(20 + i, 30, seed=i)).save(src / f"img{i}.png")
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    extra = tmp_path / "extra.jpg"
+    Image.fromarray(natural_image(10, 12)).save(extra)
+    out = tmp_path / "out"
+    res = run("compress", str(src), str(extra), "-o", str(out), "-q", "30")
+    assert res.returncode == 1  # one input failed
+    err = res.stderr.decode()
+    assert "broken.png" in err and "4 done, 1 failed" in err and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["extra.aec", "img0.aec", "img1.aec", "img2.aec"]
+    back = tmp_path / "back"
+    res = run("decompress", str(out), "-o", str(back))
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in back.iterdir()) == ["extra.png", "img0.png", "img1.png", "img2.png"]
+    assert Image.open(back / "img2.png").size == (30, 22)
+
+
+def test_batch_mode_needs_an_output_folder(tmp_path, png):
+    res = run("compress", str(png), str(png))
+    assert_one_line_error(res)
+    assert "-o" in res.stderr.decode()
