@@ -16,6 +16,9 @@ from .bundle import ModelBundle, load_bundle, select_providers  # noqa: E402
 from .container import FORMAT_VERSION  # noqa: E402
 from .errors import AecError, FormatError, InputError, ModelMismatchError, UnsupportedVersionError  # noqa: E402
 from .image import DEFAULT_QUALITY, compress, decompress, info, open_image  # noqa: E402
+from .pillow_plugin import register as _register_pillow_plugin  # noqa: E402
+
+_register_pillow_plugin()  # Image.open("x.aec") / img.save("x.aec") work after `import aecodec`
 
 
 def compress_file(src: str | Path, dst: str | Path, quality: int = DEFAULT_QUALITY, *, overwrite: bool = False,
