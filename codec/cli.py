@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-f", "--force", action="store_true", help="overwrite the output")
     c.add_argument("--model", help="model bundle folder or shipped name (default: image-edge)")
     c.add_argument("--quiet", action="store_true", help="no summary line")
-    c.add_argument("--max-pixels", type=int, metavar="N", help="refuse larger images (default 40000000)")
+    c.add_argument("--max-pixels", type=int, metavar="N", help="refuse larger images (default 256000000)")
     c.set_defaults(run=_cmd_compress)
 
     d = sub.add_parser("decompress", help=".aec -> image")
@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--format", help="image format for stdout or batch outputs (default png)")
     d.add_argument("--model", help="model bundle folder (default: the shipped bundle named by the file)")
     d.add_argument("--quiet", action="store_true")
-    d.add_argument("--max-pixels", type=int, metavar="N", help="refuse files that claim more pixels (default 40000000)")
+    d.add_argument("--max-pixels", type=int, metavar="N", help="refuse files that claim more pixels (default 256000000)")
     d.set_defaults(run=_cmd_decompress)
 
     i = sub.add_parser("info", help="print the header of an .aec file")

@@ -74,29 +74,31 @@ class LatentCoder:
         return models
 
     def encode(self, symbols: np.ndarray, quality: int) -> bytes:
-        """symbols: int (C, H, W) quantized latent values -> range-coded bytes."""
-        c, h, w = symbols.shape
+        """symbols: int (C, H, W) quantized latent values -> range-coded bytes.
+
+        Works channel by channel so that temporaries stay one channel in size.
+        """
+        c = symbols.shape[0]
         if c != self.channels:
             raise ValueError(f"latent has {c} channels, tables have {self.channels}")
         q = quality - 1
         models = self._models(quality)
-        flat = symbols.reshape(c, -1).astype(np.int64)
-        idx = flat - self.offsets[q][:, None]
-        escape = self.lengths[q][:, None] - 1
-        is_escape = (idx < 0) | (idx >= escape)
-        idx = np.where(is_escape, escape, idx).astype(np.int32)
         enc = constriction.stream.queue.RangeEncoder()
+        overflow: list[tuple[int, int]] = []
         for ch in range(c):
-            enc.encode(idx[ch], models[ch])
-        if is_escape.any():
-            ch_idx, pos = np.nonzero(is_escape)
-            values = flat[ch_idx, pos]
-            lo = self.offsets[q][ch_idx]
-            hi = lo + escape[ch_idx, 0] - 1
-            above = values > hi
-            magnitude = np.where(above, values - hi - 1, lo - 1 - values)
-            for sign, mag in zip(above.tolist(), magnitude.tolist()):
-                self._encode_overflow(enc, int(sign), int(mag))
+            values = symbols[ch].reshape(-1).astype(np.int64)
+            lo = int(self.offsets[q, ch])
+            escape = int(self.lengths[q, ch]) - 1
+            hi = lo + escape - 1
+            idx = values - lo
+            is_escape = (idx < 0) | (idx >= escape)
+            if is_escape.any():
+                idx[is_escape] = escape
+                for v in values[is_escape].tolist():
+                    overflow.append((1, v - hi - 1) if v > hi else (0, lo - 1 - v))
+            enc.encode(idx.astype(np.int32), models[ch])
+        for sign, magnitude in overflow:
+            self._encode_overflow(enc, sign, magnitude)
         return enc.get_compressed().astype("<u4").tobytes()
 
     @staticmethod
@@ -118,29 +120,32 @@ class LatentCoder:
         words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
         models = self._models(quality)
         n = height * width
+        out = np.empty((self.channels, n), dtype=np.int32)
+        escaped: list[tuple[int, np.ndarray]] = []
         try:
             dec = constriction.stream.queue.RangeDecoder(words)
-            idx = np.empty((self.channels, n), dtype=np.int64)
             for ch in range(self.channels):
-                idx[ch] = dec.decode(models[ch], n)
-            escape = self.lengths[q][:, None] - 1
-            values = idx + self.offsets[q][:, None]
-            is_escape = idx == escape
-            if is_escape.any():
-                ch_idx, pos = np.nonzero(is_escape)
-                lo = self.offsets[q][ch_idx]
-                hi = lo + escape[ch_idx, 0] - 1
-                for i in range(len(ch_idx)):
+                idx = dec.decode(models[ch], n)
+                escape = int(self.lengths[q, ch]) - 1
+                hit = np.flatnonzero(idx == escape)
+                if hit.size:
+                    escaped.append((ch, hit))
+                out[ch] = idx + int(self.offsets[q, ch])
+            for ch, positions in escaped:
+                lo = int(self.offsets[q, ch])
+                hi = lo + int(self.lengths[q, ch]) - 2
+                for pos in positions.tolist():
                     sign = int(dec.decode(_SIGN))
                     nbits = int(dec.decode(_NBITS))
                     mag = (1 << (nbits - 1)) if nbits else 0
                     for shift in range(0, max(nbits - 1, 0), 16):
                         mag += int(dec.decode(_CHUNK_MODEL)) << shift
-                    values[ch_idx[i], pos[i]] = hi[i] + 1 + mag if sign else lo[i] - 1 - mag
+                    value = hi + 1 + mag if sign else lo - 1 - mag
+                    if not -(1 << 31) <= value < (1 << 31):
+                        raise FormatError("corrupt latent stream (value out of range)")
+                    out[ch, pos] = value
         except FormatError:
             raise
         except Exception as e:  # constriction signals malformed streams with various errors
             raise FormatError(f"corrupt latent stream ({type(e).__name__})") from None
-        if np.abs(values).max(initial=0) > 1 << 31:
-            raise FormatError("corrupt latent stream (value out of range)")
-        return values.reshape(self.channels, height, width).astype(np.int32)
+        return out.reshape(self.channels, height, width)

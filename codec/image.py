@@ -23,10 +23,10 @@ from .errors import FormatError, InputError
 
 ImageLike = Union[Image.Image, np.ndarray]
 
-# Images are coded as one tensor (no tiling yet): the networks' activations need about 200 bytes per
-# pixel at peak, so larger images are refused rather than exhausting memory. Raise per call with
-# max_pixels=... (CLI: --max-pixels) on machines with more memory.
-MAX_PIXELS = 40_000_000
+# A header (or an input image) claiming more pixels is refused before anything is allocated. Big
+# images are coded in tiles, so memory is about 1 GB plus ~8 bytes per pixel (3.2 GB peak measured
+# at 200 MP, benchmarks/scale_image.py). Raise per call with max_pixels=... (CLI: --max-pixels).
+MAX_PIXELS = 256_000_000
 MAX_ICC_BYTES = 1 << 24
 DEFAULT_QUALITY = 75
 
@@ -104,6 +104,100 @@ def _pad_nchw(rgb: np.ndarray, multiple: int) -> np.ndarray:
     return np.ascontiguousarray(x)
 
 
+# Big images run through the networks in tiles: TILE×TILE pixels of output per tile, computed from the
+# tile plus HALO pixels of context on each side (more than half the transforms' receptive field,
+# 61 px for the analysis), so tiles join without seams. The tiling depends on the image size only,
+# never on the machine, so a file decodes the same everywhere.
+TILE = 1024
+HALO = 64
+TILE_ABOVE_PIXELS = 1536 * 1536  # images up to this padded size run as one tensor (about 1.2 GB peak)
+
+
+def _uses_tiles(padded_h: int, padded_w: int) -> bool:
+    return padded_h * padded_w > TILE_ABOVE_PIXELS
+
+
+def _tile_input(rgb: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    """Rows y0:y1, cols x0:x1 of the edge-padded image, as float32 1×3×h×w in [0, 1]."""
+    h, w, _ = rgb.shape
+    rows = np.minimum(np.arange(y0, y1), h - 1)
+    cols = np.minimum(np.arange(x0, x1), w - 1)
+    t = rgb[rows[:, None], cols[None, :]]
+    return np.ascontiguousarray(t.astype(np.float32).transpose(2, 0, 1)[None] * np.float32(1 / 255))
+
+
+def _quantise(y: np.ndarray, gains: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(y * gains), -(2**31), 2**31 - 1).astype(np.int32)
+
+
+def encode_symbols(bundle: ModelBundle, rgb: np.ndarray, quality: int, timings: dict | None = None) -> np.ndarray:
+    """RGB uint8 H×W×3 -> quantised latent int32 C×h×w (tiled for big images)."""
+    s = bundle.downsample
+    h, w, _ = rgb.shape
+    ph, pw = -(-h // s) * s, -(-w // s) * s
+    gains = bundle.gains[quality - 1][:, None, None]
+    if not _uses_tiles(ph, pw):
+        with _timed(timings, "preprocess"):
+            x = _pad_nchw(rgb, s)
+        with _timed(timings, "encoder_net"):
+            y = bundle.run_encoder(x)[0]
+        with _timed(timings, "entropy_encode"):
+            return _quantise(y, gains)
+    symbols = np.empty((bundle.latent_channels, ph // s, pw // s), np.int32)
+    for ty in range(0, ph, TILE):
+        for tx in range(0, pw, TILE):
+            y0, y1 = max(0, ty - HALO), min(ph, ty + TILE + HALO)
+            x0, x1 = max(0, tx - HALO), min(pw, tx + TILE + HALO)
+            with _timed(timings, "preprocess"):
+                x = _tile_input(rgb, y0, y1, x0, x1)
+            with _timed(timings, "encoder_net"):
+                y = bundle.run_encoder(x)[0]
+            with _timed(timings, "entropy_encode"):
+                th, tw = (min(ty + TILE, ph) - ty) // s, (min(tx + TILE, pw) - tx) // s
+                cy, cx = (ty - y0) // s, (tx - x0) // s
+                symbols[:, ty // s : ty // s + th, tx // s : tx // s + tw] = _quantise(
+                    y[:, cy : cy + th, cx : cx + tw], gains)
+    return symbols
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+    """C×h×w float reconstruction -> h×w×C uint8."""
+    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8).transpose(1, 2, 0)
+
+
+def decode_symbols(bundle: ModelBundle, symbols: np.ndarray, quality: int, height: int, width: int,
+                   timings: dict | None = None) -> np.ndarray:
+    """Quantised latent int32 C×h×w -> RGB uint8 height×width×3 (tiled for big images)."""
+    s = bundle.downsample
+    _, lh, lw = symbols.shape
+    gains = bundle.gains[quality - 1][:, None, None]
+    if not _uses_tiles(lh * s, lw * s):
+        with _timed(timings, "entropy_decode"):
+            y = np.ascontiguousarray((symbols.astype(np.float32) / gains)[None])
+        with _timed(timings, "decoder_net"):
+            x = bundle.run_decoder(y)[0]
+        with _timed(timings, "postprocess"):
+            return np.ascontiguousarray(_to_uint8(x[:, :height, :width]))
+    out = np.empty((height, width, 3), np.uint8)
+    t, halo = TILE // s, HALO // s
+    for ly in range(0, lh, t):
+        for lx in range(0, lw, t):
+            py0, px0 = ly * s, lx * s
+            py1, px1 = min((ly + t) * s, height), min((lx + t) * s, width)
+            if py0 >= height or px0 >= width:
+                continue
+            a0, a1 = max(0, ly - halo), min(lh, ly + t + halo)
+            b0, b1 = max(0, lx - halo), min(lw, lx + t + halo)
+            with _timed(timings, "entropy_decode"):
+                y = np.ascontiguousarray((symbols[:, a0:a1, b0:b1].astype(np.float32) / gains)[None])
+            with _timed(timings, "decoder_net"):
+                x = bundle.run_decoder(y)[0]
+            with _timed(timings, "postprocess"):
+                oy, ox = (ly - a0) * s, (lx - b0) * s
+                out[py0:py1, px0:px1] = _to_uint8(x[:, oy : oy + py1 - py0, ox : ox + px1 - px0])
+    return out
+
+
 def latent_shape(bundle: ModelBundle, width: int, height: int) -> tuple[int, int]:
     s = bundle.downsample
     return -(-height // s), -(-width // s)
@@ -129,11 +223,8 @@ def compress(image: ImageLike, quality: int = DEFAULT_QUALITY, *, model: str | P
         if icc is not None and len(icc) > MAX_ICC_BYTES:
             raise InputError("ICC profile too large")
         rgb, alpha = _split_alpha(arr, mode)
-        x = _pad_nchw(rgb, bundle.downsample)
-    with _timed(timings, "encoder_net"):
-        y = bundle.run_encoder(x)[0]
+    symbols = encode_symbols(bundle, rgb, quality, timings)
     with _timed(timings, "entropy_encode"):
-        symbols = np.rint(y * bundle.gains[quality - 1][:, None, None]).astype(np.int64)
         latent = bundle.coder.encode(symbols, quality)
         sections = {container.SECTION_LATENT: latent}
         if alpha is not None:
@@ -159,11 +250,9 @@ def decode_to_array(data: bytes, *, model: str | Path | ModelBundle | None = Non
     lh, lw = latent_shape(bundle, hdr.width, hdr.height)
     with _timed(timings, "entropy_decode"):
         symbols = bundle.coder.decode(f.sections[container.SECTION_LATENT], hdr.quality, lh, lw)
-        y = (symbols.astype(np.float32) / bundle.gains[hdr.quality - 1][:, None, None])[None]
-    with _timed(timings, "decoder_net"):
-        x = bundle.run_decoder(np.ascontiguousarray(y, dtype=np.float32))[0]
+    rgb = decode_symbols(bundle, symbols, hdr.quality, hdr.height, hdr.width, timings)
+    del symbols
     with _timed(timings, "postprocess"):
-        rgb = np.clip(np.rint(x[:, : hdr.height, : hdr.width] * 255.0), 0, 255).astype(np.uint8).transpose(1, 2, 0)
         if hdr.mode in ("L", "LA"):
             grey = np.asarray(Image.fromarray(np.ascontiguousarray(rgb), "RGB").convert("L"))
             planes = [grey[:, :, None]]
@@ -183,7 +272,7 @@ def decode_to_array(data: bytes, *, model: str | Path | ModelBundle | None = Non
             if n > MAX_ICC_BYTES:
                 raise FormatError("corrupt icc section (too large)")
             icc = container.inflate(payload[4:], n, "icc")
-        arr = np.ascontiguousarray(np.concatenate(planes, axis=2))
+        arr = planes[0] if len(planes) == 1 else np.ascontiguousarray(np.concatenate(planes, axis=2))
     return arr, hdr.mode, icc
 
 
