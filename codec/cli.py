@@ -173,10 +173,49 @@ def _cmd_info(args) -> int:
     return EXIT_OK
 
 
+def _cmd_models(args) -> int:
+    from .bundle import shipped_bundles
+
+    rows = []
+    for folder in ([Path(args.model)] if args.model else shipped_bundles()):
+        m = json.loads((folder / "manifest.json").read_text())
+        c = m.get("complexity", {})
+        rows.append({
+            "name": m.get("name", folder.name), "model_id": m["model_id"], "profile": m.get("profile"),
+            "modality": m.get("modality"), "folder": str(folder),
+            "megabytes": round(sum(f.stat().st_size for f in folder.iterdir() if f.is_file()) / 1e6, 2),
+            "encoder_kmac_per_px": c.get("encoder_kmac_per_px"), "decoder_kmac_per_px": c.get("decoder_kmac_per_px"),
+            "parameters": sum(c.get(k, 0) for k in ("encoder_params", "decoder_params", "entropy_params")),
+            "training_steps": (m.get("training") or {}).get("steps"), "kodak": m.get("kodak"),
+        })
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return EXIT_OK
+    for r in rows:
+        print(f"{r['name']}  ({r['modality']}, profile {r['profile']}, id {r['model_id']})")
+        print(f"  {r['megabytes']} MB, {r['parameters']:,} parameters, "
+              f"{r['encoder_kmac_per_px']:.1f} / {r['decoder_kmac_per_px']:.1f} kMAC/px (encoder / decoder), "
+              f"{r['training_steps']} training steps")
+        if r["kodak"]:
+            print(f"  Kodak: {r['kodak']}")
+    return EXIT_OK
+
+
+_EPILOG = """examples:
+  aecodec compress photo.png -q 60                 photo.png -> photo.aec
+  aecodec compress shots/ extra.jpg -o out/        batch: every image in shots/ and extra.jpg
+  aecodec decompress photo.aec -o back.webp        format from the extension
+  cat a.png | aecodec compress - -o - | aecodec decompress - -o - > b.png
+  aecodec info photo.aec --json
+  aecodec models
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="aecodec", description="Learned image codec (.aec files).")
+    p = argparse.ArgumentParser(prog="aecodec", description="Learned image codec (.aec files).", epilog=_EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"aecodec {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{compress,decompress,info}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{compress,decompress,info,models}")
 
     c = sub.add_parser("compress", help="image -> .aec")
     c.add_argument("input", nargs="+", help="image file(s) or folder(s) (png, jpg, webp, ...), or - for stdin")
@@ -204,6 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("input", help=".aec file or - for stdin")
     i.add_argument("--json", action="store_true")
     i.set_defaults(run=_cmd_info)
+
+    m = sub.add_parser("models", help="list the shipped model bundles")
+    m.add_argument("--model", help="describe this bundle folder instead")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(run=_cmd_models)
     return p
 
 

@@ -11,7 +11,7 @@ import struct
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Union
+from typing import BinaryIO, Union
 
 import numpy as np
 from PIL import Image
@@ -22,6 +22,7 @@ from .container import AecFile, ImageHeader
 from .errors import FormatError, InputError
 
 ImageLike = Union[Image.Image, np.ndarray]
+Source = Union[str, Path, bytes, bytearray, memoryview, "BinaryIO"]
 
 # A header (or an input image) claiming more pixels is refused before anything is allocated. Big
 # images are coded in tiles, so memory is about 1 GB plus ~8 bytes per pixel (3.2 GB peak measured
@@ -203,14 +204,23 @@ def latent_shape(bundle: ModelBundle, width: int, height: int) -> tuple[int, int
     return -(-height // s), -(-width // s)
 
 
-def compress(image: ImageLike, quality: int = DEFAULT_QUALITY, *, model: str | Path | ModelBundle | None = None,
-             timings: dict | None = None, max_pixels: int | None = None) -> bytes:
-    """Compress a PIL image or uint8 numpy array (H×W, H×W×1..4) to .aec bytes.
+def compress(image: ImageLike | str | Path | BinaryIO, quality: int = DEFAULT_QUALITY, *,
+             model: str | Path | ModelBundle | None = None, timings: dict | None = None,
+             max_pixels: int | None = None) -> bytes:
+    """Compress an image to .aec bytes.
 
-    quality 1..100: higher is better quality and a bigger file. `timings`, if given, is a dict
-    that receives seconds per stage (preprocess, encoder_net, entropy_encode).
+    `image`: a PIL image, a uint8 numpy array (H×W, H×W×1..4), an image file path or a binary
+    file object. quality 1..100: higher is better quality and a bigger file. `timings`, if
+    given, receives seconds per stage (preprocess, encoder_net, entropy_encode).
+
+    >>> import numpy as np, aecodec
+    >>> data = aecodec.compress(np.full((20, 30, 3), 128, np.uint8), quality=50)
+    >>> data[:4], aecodec.info(data)["width"]
+    (b'\\x89AEC', 30)
     """
     quality = _check_quality(quality)
+    if isinstance(image, (str, Path)) or hasattr(image, "read"):
+        image = open_image(image.read() if hasattr(image, "read") else image, max_pixels=max_pixels)
     bundle = load_bundle(model)
     with _timed(timings, "preprocess"):
         arr, mode, icc = to_pixels(image)
@@ -276,10 +286,30 @@ def decode_to_array(data: bytes, *, model: str | Path | ModelBundle | None = Non
     return arr, hdr.mode, icc
 
 
-def decompress(data: bytes, *, model: str | Path | ModelBundle | None = None, as_array: bool = False,
+def _read_source(source: Source) -> bytes:
+    """bytes-like as is; a path is read; a file object is read to its end."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source)
+    if isinstance(source, (str, Path)):
+        return Path(source).read_bytes()
+    if hasattr(source, "read"):
+        return source.read()
+    raise InputError(f"expected bytes, a path or a file object, got {type(source).__name__}")
+
+
+def decompress(data: Source, *, model: str | Path | ModelBundle | None = None, as_array: bool = False,
                timings: dict | None = None, max_pixels: int | None = None) -> ImageLike:
-    """.aec bytes -> PIL image (default) or numpy array (as_array=True; H×W for grey, else H×W×C)."""
-    arr, mode, icc = decode_to_array(data, model=model, timings=timings, max_pixels=max_pixels)
+    """Decode .aec data (bytes, a path or a binary file object) to an image.
+
+    Returns a PIL image (default; the ICC profile in `img.info`) or a numpy array (as_array=True;
+    H×W for grey, else H×W×C), always at the original size.
+
+    >>> import numpy as np, aecodec
+    >>> data = aecodec.compress(np.zeros((7, 5), np.uint8))
+    >>> aecodec.decompress(data).mode, aecodec.decompress(data, as_array=True).shape
+    ('L', (7, 5))
+    """
+    arr, mode, icc = decode_to_array(_read_source(data), model=model, timings=timings, max_pixels=max_pixels)
     if as_array:
         return arr[:, :, 0] if arr.shape[2] == 1 else arr
     img = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr, mode)
@@ -329,8 +359,9 @@ def open_image(source: str | Path | bytes, name: str | None = None, max_pixels: 
     return im
 
 
-def info(data: bytes) -> dict:
-    """Header facts of an .aec file (validates the CRC; needs no model)."""
+def info(data: Source) -> dict:
+    """Header facts of an .aec file given as bytes, path or file object (validates the CRC; needs no model)."""
+    data = _read_source(data)
     f = container.unpack(data)
     h = f.header
     return {

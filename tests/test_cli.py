@@ -121,3 +121,13 @@ def test_batch_mode_needs_an_output_folder(tmp_path, png):
     res = run("compress", str(png), str(png))
     assert_one_line_error(res)
     assert "-o" in res.stderr.decode()
+
+
+def test_models_and_version():
+    res = run("models", "--json")
+    assert res.returncode == 0
+    import json
+
+    rows = json.loads(res.stdout)
+    assert rows[0]["name"] == "image-edge" and rows[0]["decoder_kmac_per_px"] <= 25
+    assert run("--version").stdout.decode().startswith("aecodec ")
