@@ -151,3 +151,11 @@ def test_quality_ladder_interpolates_and_extrapolates():
     low = quality_gains(log_gains, 5, low=-1.0)
     assert np.allclose(low[0], [0.5, 1.0]) and np.allclose(low[-1], [4, 8])
     assert np.all(np.diff(low[:, 0]) > 0)
+
+
+def test_bf16_channels_last_training_runs(tiny_run, tmp_path):
+    root, args, _ = tiny_run
+    out = [a if a != str(root / "run") else str(tmp_path / "bf16") for a in args]
+    assert trainer.main(out + ["--steps", "2", "--bf16", "--channels-last"]) == 0
+    ckpt = torch.load(tmp_path / "bf16" / "last.pt", weights_only=False)
+    assert ckpt["step"] == 2 and all(v.dtype == torch.float32 for v in ckpt["model"].values() if v.is_floating_point())

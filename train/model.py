@@ -172,6 +172,9 @@ class FactorizedCodecModel(nn.Module):
             torch.linspace(math.log(0.5), math.log(4.0), k)[:, None].repeat(1, m).contiguous()
         )
         self.register_buffer("lambdas", torch.tensor(config.lambdas, dtype=torch.float32))
+        # Mixed precision for the transforms only (the entropy model stays float32: its CDFs need
+        # the precision). bfloat16 is ~1.8x faster on CPUs with AVX512_BF16; set by the trainer.
+        self.transform_dtype: torch.dtype | None = None
 
     def likelihood(self, v: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
         """Likelihood of (noisy or rounded) scaled latent v = y·g: P of the unit bin around v, in y units."""
@@ -185,7 +188,9 @@ class FactorizedCodecModel(nn.Module):
 
     def forward(self, x: torch.Tensor, level: torch.Tensor) -> dict[str, torch.Tensor]:
         """Training pass: `level` (B,) indexes the rate point of each sample."""
-        y = self.analysis(x)
+        with self._autocast(x):
+            y = self.analysis(x)
+        y = y.float()
         gain = torch.exp(self.log_gains[level])[:, :, None, None]
         v = y * gain
         if self.training:
@@ -194,11 +199,17 @@ class FactorizedCodecModel(nn.Module):
         else:
             noisy = rounded = torch.round(v)
         lik = self.likelihood(noisy, gain)
-        x_hat = self.synthesis(rounded / gain)
+        with self._autocast(x):
+            x_hat = self.synthesis(rounded / gain)
+        x_hat = x_hat.float()
         num_pixels = x.shape[2] * x.shape[3]
         bpp = -torch.log2(lik).sum(dim=(1, 2, 3)) / num_pixels
         mse = F.mse_loss(x_hat, x, reduction="none").mean(dim=(1, 2, 3))
         return {"x_hat": x_hat, "bpp": bpp, "mse": mse}
+
+    def _autocast(self, x: torch.Tensor):
+        enabled = self.transform_dtype is not None and self.training
+        return torch.autocast(x.device.type, dtype=self.transform_dtype or torch.bfloat16, enabled=enabled)
 
     def loss(self, out: dict[str, torch.Tensor], level: torch.Tensor) -> torch.Tensor:
         lam = self.lambdas[level]

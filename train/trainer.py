@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--max-minutes", type=float, default=0, help="stop (with a checkpoint) after this wall time; 0 = none")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    p.add_argument("--bf16", action="store_true",
+                   help="bfloat16 autocast for the transforms (entropy model stays float32); ~1.8x faster on AVX512_BF16 CPUs")
+    p.add_argument("--channels-last", action="store_true", help="channels-last memory format (a little faster on CPU)")
     return p
 
 
@@ -141,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
             channels=args.channels or base.channels, latent=args.latent or base.latent, lambdas=base.lambdas
         )
     model = FactorizedCodecModel(config).to(device)
+    if args.bf16:
+        model.transform_dtype = torch.bfloat16
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     sampler = CropSampler(args.data, args.crop, seed=args.seed * 1000 + rank)
     level_gen = torch.Generator().manual_seed(args.seed * 7919 + rank)
@@ -200,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         for group in optimizer.param_groups:
             group["lr"] = lr
         x = sampler.batch(args.batch).to(device, non_blocking=True)
+        if args.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         level = torch.randint(0, k, (args.batch,), generator=level_gen).to(device)
         out = train_model(x, level)
         loss = model.loss(out, level)
