@@ -17,23 +17,24 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 
-from .data import CropSampler, list_images, load_rgb
-from .model import DOWNSAMPLE, PROFILES, FactorizedCodecModel, ModelConfig
+from .model import PROFILES
+from .tasks import TASKS
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m aecodec.train", description=__doc__.splitlines()[0])
-    p.add_argument("--data", required=True, help="folder of training images (png/jpg/webp)")
-    p.add_argument("--val", help="folder of held-out validation images")
+    p.add_argument("--modality", choices=sorted(TASKS), default="image")
+    p.add_argument("--data", required=True, help="folder of training images (png/jpg/webp) or audio (wav/flac/ogg)")
+    p.add_argument("--val", help="folder of held-out validation images / audio clips")
     p.add_argument("--out", required=True, help="run directory (checkpoints, log); resumed if it has last.pt")
     p.add_argument("--profile", default="edge", choices=sorted(PROFILES))
     p.add_argument("--channels", type=int, help="override the profile's hidden width N")
     p.add_argument("--latent", type=int, help="override the profile's latent channels M")
     p.add_argument("--steps", type=int, default=30000, help="total optimizer steps (the LR schedule spans them)")
     p.add_argument("--batch", type=int, default=8, help="batch size per process")
-    p.add_argument("--crop", type=int, default=128)
+    p.add_argument("--crop", type=int, default=128, help="image crop size")
+    p.add_argument("--segment-seconds", type=float, default=1.0, help="audio segment length")
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--warmup", type=int, default=500)
     p.add_argument("--decay-from", type=float, default=0.7, help="fraction of --steps after which LR decays (cosine)")
@@ -59,44 +60,6 @@ def lr_at(step: int, args: argparse.Namespace) -> float:
         return args.lr
     t = min(1.0, (step - start) / max(1, args.steps - start))
     return args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
-
-
-def _pad_to_multiple(x: torch.Tensor) -> torch.Tensor:
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % DOWNSAMPLE, (-w) % DOWNSAMPLE
-    return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
-
-
-@torch.no_grad()
-def validate(model: FactorizedCodecModel, images: list[torch.Tensor], device: torch.device) -> dict:
-    """Real rate (rounded latents, model likelihood) and PSNR per trained level, averaged over images."""
-    model.eval()
-    k = len(model.config.lambdas)
-    levels = sorted({0, k // 2, k - 1})
-    out = {}
-    for level in levels:
-        bpps, psnrs = [], []
-        for img in images:
-            x = img.to(device)[None].float() / 255.0
-            h, w = x.shape[-2:]
-            res = model(_pad_to_multiple(x), torch.tensor([level], device=device))
-            x_hat = res["x_hat"][..., :h, :w].clamp(0, 1)
-            mse = F.mse_loss(torch.round(x_hat * 255), torch.round(x * 255)).item()
-            bpps.append(res["bpp"].item() * res["x_hat"].shape[-2] * res["x_hat"].shape[-1] / (h * w))
-            psnrs.append(10 * math.log10(255.0**2 / max(mse, 1e-10)))
-        out[f"L{level}"] = {"bpp": sum(bpps) / len(bpps), "psnr": sum(psnrs) / len(psnrs)}
-    model.train()
-    return out
-
-
-def _score(val: dict, lambdas) -> float:
-    """One number to pick the best checkpoint: mean R + λD over the validated levels (lower is better)."""
-    total = 0.0
-    for key, v in val.items():
-        lam = lambdas[int(key[1:])]
-        mse = 255.0**2 / 10 ** (v["psnr"] / 10)
-        total += v["bpp"] + lam * mse
-    return total / len(val)
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -136,20 +99,18 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed + rank)
     ckpt_path = out_dir / "last.pt"
     resume = torch.load(ckpt_path, map_location="cpu", weights_only=False) if ckpt_path.exists() else None
-    if resume:
-        config = ModelConfig.from_dict(resume["config"])
-    else:
-        base = PROFILES[args.profile]
-        config = ModelConfig(
-            channels=args.channels or base.channels, latent=args.latent or base.latent, lambdas=base.lambdas
-        )
-    model = FactorizedCodecModel(config).to(device)
-    if args.bf16:
+    modality = resume.get("modality", "image") if resume else args.modality
+    if resume and modality != args.modality:
+        raise SystemExit(f"{ckpt_path} is a {modality} run; pass --modality {modality}")
+    task = TASKS[modality](args, resume["config"] if resume else None, rank)
+    config = task.config
+    model = task.build_model().to(device)
+    if args.bf16 and hasattr(model, "transform_dtype"):
         model.transform_dtype = torch.bfloat16
-    if args.channels_last:
+    if args.channels_last and modality == "image":
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    sampler = CropSampler(args.data, args.crop, seed=args.seed * 1000 + rank)
+    sampler = task.sampler
     level_gen = torch.Generator().manual_seed(args.seed * 7919 + rank)
     step, best_score, wall = 0, float("inf"), 0.0
     history: list[dict] = []
@@ -164,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         log(f"new run: {json.dumps(config.to_dict())} args={json.dumps(vars(args))}")
     train_model = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
-    val_images = [torch.from_numpy(load_rgb(p)).permute(2, 0, 1) for p in list_images(args.val)] if args.val else []
+    val_items = task.val_items
 
     def checkpoint(path: Path) -> None:
         _atomic_save(
@@ -172,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "config": config.to_dict(),
                 "sampler": sampler.state_dict(), "level_gen": level_gen.get_state(), "step": step,
                 "best_score": best_score, "wall_seconds": wall, "history": history, "args": vars(args),
+                "modality": modality,
             },
             path,
         )
@@ -194,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     t_last_ckpt = time.time()
     t_start = time.time()
     t_window, n_window = time.time(), 0
-    acc = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "n": 0}
+    acc: dict[str, float] = {"n": 0}
     model.train()
     while step < args.steps:
         if stop_requested:
@@ -206,9 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         lr = lr_at(step, args)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        x = sampler.batch(args.batch).to(device, non_blocking=True)
-        if args.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = task.batch(args.batch).to(device, non_blocking=True)
         level = torch.randint(0, k, (args.batch,), generator=level_gen).to(device)
         out = train_model(x, level)
         loss = model.loss(out, level)
@@ -219,9 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         step += 1
         n_window += 1
         with torch.no_grad():
-            acc["loss"] += loss.item()
-            acc["bpp"] += out["bpp"].mean().item()
-            acc["psnr"] += (10 * torch.log10(1.0 / out["mse"].clamp_min(1e-10))).mean().item()
+            for key, value in {"loss": loss.item(), **task.metrics(out)}.items():
+                acc[key] = acc.get(key, 0.0) + value
             acc["n"] += 1
         if progress is not None:
             progress.update(1)
@@ -230,18 +189,16 @@ def main(argv: list[str] | None = None) -> int:
             rate = n_window / (now - t_window)
             wall += now - t_window
             t_window, n_window = now, 0
-            msg = {key: acc[key] / acc["n"] for key in ("loss", "bpp", "psnr")}
-            acc = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "n": 0}
-            log(f"step {step} loss {msg['loss']:.4f} bpp {msg['bpp']:.4f} psnr {msg['psnr']:.2f} "
-                f"lr {lr:.2e} {rate:.2f} step/s")
+            msg = {key: v / acc["n"] for key, v in acc.items() if key != "n"}
+            acc = {"n": 0}
+            log(f"step {step} " + " ".join(f"{k} {v:.4f}" for k, v in msg.items()) + f" lr {lr:.2e} {rate:.2f} step/s")
             if progress is not None:
-                progress.set_postfix(loss=f"{msg['loss']:.3f}", bpp=f"{msg['bpp']:.3f}", psnr=f"{msg['psnr']:.2f}")
-        if is_main and val_images and (step % args.val_every == 0 or step == args.steps):
-            val = validate(model, val_images, device)
-            score = _score(val, config.lambdas)
+                progress.set_postfix({k: f"{v:.3f}" for k, v in msg.items()})
+        if is_main and val_items and (step % args.val_every == 0 or step == args.steps):
+            val = task.validate(model, device)
+            score = task.score(val)
             history.append({"step": step, "val": val, "score": score})
-            log(f"val step {step} score {score:.4f} " + " ".join(
-                f"{key}: {v['bpp']:.3f} bpp {v['psnr']:.2f} dB" for key, v in val.items()))
+            log(f"val step {step} score {score:.4f} " + task.describe(val))
             if score < best_score:
                 best_score = score
                 checkpoint(out_dir / "best.pt")
@@ -251,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     wall += time.time() - t_window
     if is_main:
         checkpoint(ckpt_path)
-        if not val_images:
+        if not val_items:
             checkpoint(out_dir / "best.pt")
         log(f"checkpoint at step {step}, {wall / 3600:.2f} h of training wall time")
     if progress is not None:
