@@ -1,7 +1,7 @@
 """Rate–distortion of aecodec against JPEG, WebP, AVIF and JPEG 2000 on a folder of images.
 
-aecodec is measured through its command line, as a user runs it (one `compress` and one
-`decompress` process per image and quality). The peers run through Pillow in the same run.
+aecodec is measured through its command line, as a user runs it (batch mode: one `compress`
+and one `decompress` process per quality over all images). The peers run through Pillow in the same run.
 Per setting: mean bpp over the images (whole file, header included), mean of per-image PSNR
 on 8-bit RGB and mean MS-SSIM (pytorch-msssim, if installed). BD-rate and BD-PSNR of aecodec
 against each peer (Bjøntegaard, pchip; bdrate.py). CompressAI's published Kodak curves for
@@ -112,14 +112,26 @@ def aecodec_cli(path: Path, quality: int, tmp: Path, model: str | None) -> tuple
 
 
 def run_aecodec(images: list[Path], qualities: list[int], model: str | None, metric: MsSsim) -> list[dict]:
+    """The CLI in batch mode: one `compress` and one `decompress` process per quality for all images."""
     rows = []
+    model_args = ["--model", model] if model else []
     with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "src"
+        src.mkdir()
+        for path in images:  # the batch input: links to the chosen images only
+            (src / path.name).symlink_to(path.resolve())
         for q in qualities:
+            aec_dir, png_dir = Path(tmp) / f"q{q}", Path(tmp) / f"q{q}png"
+            subprocess.run([sys.executable, "-m", "aecodec", "compress", str(src), "-o", str(aec_dir), "-q", str(q),
+                            "--quiet", *model_args], check=True)
+            subprocess.run([sys.executable, "-m", "aecodec", "decompress", str(aec_dir), "-o", str(png_dir), "--quiet",
+                            *model_args], check=True)
             for path in images:
-                n, out = aecodec_cli(path, q, Path(tmp), model)
                 ref = np.asarray(Image.open(path).convert("RGB"))
+                out = np.asarray(Image.open(png_dir / (path.stem + ".png")).convert("RGB"))
                 if out.shape != ref.shape:
                     raise SystemExit(f"aecodec returned {out.shape} for {path.name} of {ref.shape}")
+                n = (aec_dir / (path.stem + ".aec")).stat().st_size
                 rows.append({"codec": "aecodec", "quality": q, "image": path.name, "bytes": n,
                              "bpp": 8 * n / (ref.shape[0] * ref.shape[1]), "psnr": psnr(ref, out),
                              "ms_ssim": metric(ref, out)})

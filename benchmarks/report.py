@@ -1,0 +1,118 @@
+"""Render benchmarks/RESULTS.md from the JSON the benchmark programs wrote (bench-out/ by default).
+
+    python benchmarks/report.py [--in-dir bench-out] [--out benchmarks/RESULTS.md]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def rd_section(rd: dict) -> str:
+    lines = [f"## Rate–distortion ({rd['num_images']} Kodak images, `benchmarks/rd_image.py`)", "",
+             f"aecodec model `{rd['aecodec_model']}`, through the CLI. Mean bpp (whole file) and mean per-image "
+             f"PSNR (8-bit RGB); MS-SSIM: {rd['ms_ssim']}. Run time {rd['seconds'] / 60:.1f} min.", "",
+             "| aecodec vs | BD-rate | BD-PSNR |", "|---|---|---|"]
+    for name, v in rd["bd_vs_peers"].items():
+        lines.append(f"| {name} | {v['bd_rate_percent']:+.1f} % | {v['bd_psnr_db']:+.2f} dB |" if "error" not in v
+                     else f"| {name} | {v['error']} | |")
+    lines += ["", "| codec | setting | bpp | PSNR dB | MS-SSIM |", "|---|---|---|---|---|"]
+    for name, c in rd["curves"].items():
+        for x in c:
+            ms = f"{x['ms_ssim']:.4f}" if x.get("ms_ssim") is not None else "-"
+            lines.append(f"| {name} | {x['quality']} | {x['bpp']:.4f} | {x['psnr']:.2f} | {ms} |")
+    lines += ["", f"Reference curves (quoted, not measured): {rd['reference_curves']['source']}.", "",
+              "![bpp-PSNR](../docs/rd_psnr.png)", "", "![crops](../docs/crops.png)", ""]
+    return "\n".join(lines)
+
+
+def throughput_section(tp: dict) -> str:
+    m = tp["machine"]
+    mod = tp["model"]
+    lines = [f"## Throughput (`benchmarks/throughput.py`, {tp['seconds'] / 60:.1f} min)", "",
+             f"{m['cpu']}, {m['threads']} threads (ONNX Runtime / PyTorch); Pillow codecs single-threaded. "
+             f"Median of {tp['repeats']} after warm-up, quality {tp['quality']}. Theoretical peak "
+             f"{m['theoretical_gflops']:.0f} GFLOP/s ({m['theoretical_basis']}); numpy sgemm reaches "
+             f"{m['numpy_sgemm_gflops']:.0f} GFLOP/s.", "",
+             f"Model `{mod['id']}`: encoder {mod['encoder_params']:,} parameters, {mod['encoder_kmac_per_px']:.1f} "
+             f"kMAC/px; decoder {mod['decoder_params']:,} parameters, {mod['decoder_kmac_per_px']:.1f} kMAC/px.", "",
+             "| backend | size | encode MP/s | decode MP/s | best batch | enc MP/s @best | dec MP/s @best | "
+             "pre ms | enc net ms | entropy enc ms | entropy dec ms | dec net ms | post ms | net % of peak (enc/dec) |",
+             "|" + "---|" * 14]
+    for name, sizes in tp["results"]["backends"].items():
+        for size, r in sizes.items():
+            s = r["stages_ms"]
+            lines.append(
+                f"| {name} | {size} | {r['encode_mp_per_s']:.2f} | {r['decode_mp_per_s']:.2f} | {r.get('best_batch', '-')} | "
+                f"{r.get('best_batch_encode_mp_per_s', 0):.2f} | {r.get('best_batch_decode_mp_per_s', 0):.2f} | "
+                f"{s['preprocess']:.1f} | {s['encoder_net']:.1f} | {s['entropy_encode']:.1f} | {s['entropy_decode']:.1f} | "
+                f"{s['decoder_net']:.1f} | {s['postprocess']:.1f} | {100 * r['network_share_of_peak']['encoder']:.0f} / "
+                f"{100 * r['network_share_of_peak']['decoder']:.0f} |")
+    for name, why in tp["results"]["unavailable_backends"].items():
+        lines.append(f"| {name} | unavailable: {why} |" + " |" * 12)
+    lines += ["", "| peer | size | encode MP/s | decode MP/s | aecodec/peer speed, encode | aecodec/peer speed, decode |",
+              "|---|---|---|---|---|---|"]
+    ref = tp["results"]["backends"].get("onnxruntime-cpu", {})
+    for size, peers in tp["results"]["peers"].items():
+        for name, r in peers.items():
+            if isinstance(r, str):
+                lines.append(f"| {name} | {size} | {r} | | | |")
+                continue
+            a = ref.get(size)
+            lines.append(f"| {name} | {size} | {r['encode_mp_per_s']:.2f} | {r['decode_mp_per_s']:.2f} | "
+                         f"{a['encode_mp_per_s'] / r['encode_mp_per_s']:.3f} | {a['decode_mp_per_s'] / r['decode_mp_per_s']:.3f} |"
+                         if a else f"| {name} | {size} | {r['encode_mp_per_s']:.2f} | {r['decode_mp_per_s']:.2f} | - | - |")
+    lines += ["", "Notes: " + "; ".join(tp["notes"]) + ".", ""]
+    return "\n".join(lines)
+
+
+def scale_section(rows: list) -> str:
+    lines = ["## Time and memory against image size (`benchmarks/scale_image.py`)", "",
+             "Each size in a fresh process; compress then decompress through the API, quality 75. Peak RSS "
+             "includes the test image itself and its generation.", "",
+             "| MP | size | encode s | decode s | s/MP (enc+dec) | peak RSS MB |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        mp = r["megapixels"]
+        lines.append(f"| {mp:.1f} | {r['width']}x{r['height']} | {r['encode_s']:.1f} | {r['decode_s']:.1f} | "
+                     f"{(r['encode_s'] + r['decode_s']) / mp:.2f} | {r['peak_rss_mb']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def ladder_section(lad: dict) -> str:
+    rows = lad["rows"]
+    lines = ["## Quality ladder (`benchmarks/quality_ladder.py`)", "",
+             f"Mean bpp over `{Path(lad['images']).name}` for qualities {rows[0]['quality']}..{rows[-1]['quality']}: "
+             f"{rows[0]['bpp']:.3f} .. {rows[-1]['bpp']:.3f} bpp; strictly increasing: {lad['strictly_increasing']}.", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--in-dir", default=str(REPO / "bench-out"))
+    p.add_argument("--out", default=str(REPO / "benchmarks" / "RESULTS.md"))
+    p.add_argument("--machine", default="2 cores of an AMD EPYC (Zen 4, AVX-512), 24 GB RAM, no GPU")
+    args = p.parse_args(argv)
+    d = Path(args.in_dir)
+    parts = [f"# Benchmark results\n\nMeasured {time.strftime('%Y-%m-%d')} on {args.machine}, with the shipped "
+             "model bundle. Regenerate: run the programs in benchmarks/README.md, then `python benchmarks/report.py`.\n"
+             "No GPU was available to this project's sessions so far: GPU rows are absent (reported as unavailable).\n"]
+    if (d / "rd_image.json").exists():
+        parts.append(rd_section(json.loads((d / "rd_image.json").read_text())))
+    if (d / "quality_ladder.json").exists():
+        parts.append(ladder_section(json.loads((d / "quality_ladder.json").read_text())))
+    if (d / "throughput.json").exists():
+        parts.append(throughput_section(json.loads((d / "throughput.json").read_text())))
+    if (d / "scale_image.json").exists():
+        parts.append(scale_section(json.loads((d / "scale_image.json").read_text())))
+    Path(args.out).write_text("\n".join(parts))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
