@@ -93,7 +93,9 @@ def test_bad_inputs_give_clear_errors(photo):
     with pytest.raises(InputError, match="mode"):
         aecodec.compress(Image.new("I;16", (4, 4)))
     with pytest.raises(InputError):
-        aecodec.compress("not an image")
+        aecodec.compress(12345)
+    with pytest.raises(FileNotFoundError):
+        aecodec.compress("no/such/image.png")  # strings are paths
 
 
 def test_corrupt_and_truncated_files_are_refused(photo):
