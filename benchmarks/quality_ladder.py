@@ -15,6 +15,13 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 
 
+def _rel(path) -> str:
+    """A path as written relative to the repository (no machine-specific absolute paths in outputs)."""
+    import os
+
+    return os.path.relpath(os.path.abspath(path), REPO)
+
+
 def main(argv=None) -> int:
     import aecodec
 
@@ -41,7 +48,7 @@ def main(argv=None) -> int:
     sizes = [r["bpp"] for r in rows]
     monotonic = all(b > a for a, b in zip(sizes, sizes[1:]))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"images": str(args.images), "rows": rows, "strictly_increasing": monotonic}, indent=1))
+    Path(args.out).write_text(json.dumps({"images": _rel(args.images), "rows": rows, "strictly_increasing": monotonic}, indent=1))
     print(f"{len(images)} images; qualities {rows[0]['quality']}..{rows[-1]['quality']} step {args.step}; "
           f"mean bpp {sizes[0]:.3f} .. {sizes[-1]:.3f}; strictly increasing: {monotonic}")
     for r in rows[:: max(1, 10 // args.step)]:

@@ -49,6 +49,13 @@ PEERS = {
 DEFAULT_AEC_QUALITIES = [1, 15, 29, 43, 57, 71, 86, 100]
 
 
+def _rel(path) -> str:
+    """A path as written relative to the repository (no machine-specific absolute paths in outputs)."""
+    import os
+
+    return os.path.relpath(os.path.abspath(path), REPO)
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float(10 * np.log10(255.0**2 / mse)) if mse > 0 else 100.0
@@ -276,7 +283,7 @@ def main(argv=None) -> int:
     from PIL import __version__ as pil_version
 
     result = {
-        "images": str(args.images), "num_images": len(images), "curves": curves, "bd_vs_peers": bd,
+        "images": _rel(args.images), "num_images": len(images), "curves": curves, "bd_vs_peers": bd,
         "unavailable": unavailable, "aecodec_model": aecodec.load_bundle(args.model).model_id,
         "ms_ssim": "pytorch-msssim, data_range 255, RGB" if metric.available else "unavailable (pytorch-msssim missing)",
         "reference_curves": {"source": REFERENCE_SOURCE, "curves": REFERENCE_CURVES},
@@ -287,7 +294,7 @@ def main(argv=None) -> int:
         "plots": plots, "crop_comparison": crops, "seconds": round(time.time() - t0, 1), "rows": rows,
     }
     (out_dir / "rd_image.json").write_text(json.dumps(result, indent=1))
-    print(f"\n{len(images)} images from {args.images}; aecodec model {result['aecodec_model']}\n")
+    print(f"\n{len(images)} images from {_rel(args.images)}; aecodec model {result['aecodec_model']}\n")
     print("| codec | setting | bpp | PSNR dB | MS-SSIM |\n|---|---|---|---|---|")
     for name, c in curves.items():
         for x in c:

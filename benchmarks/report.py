@@ -91,6 +91,19 @@ def ladder_section(lad: dict) -> str:
     return "\n".join(lines)
 
 
+def audio_section(ra: dict) -> str:
+    lines = [f"## Audio anchors ({ra['num_clips']} clips of `{ra['clips']}`, `benchmarks/rd_audio.py`)", "",
+             f"Opus: {ra['opus']}. aecodec: {ra['aecodec']}.", "",
+             "| codec | target kbps | class | clips | real kbps | SI-SDR dB | mel distance | STOI | enc ×RT | dec ×RT |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for s in ra["summary"]:
+        st = f"{s['stoi']:.3f}" if s["stoi"] is not None else "-"
+        lines.append(f"| {s['codec']} | {s['target_kbps']:g} | {s['class']} | {s['clips']} | {s['kbps']:.2f} | "
+                     f"{s['si_sdr']:.2f} | {s['mel_distance']:.3f} | {st} | {s['encode_x_realtime']:.0f} | "
+                     f"{s['decode_x_realtime']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--in-dir", default=str(REPO / "bench-out"))
@@ -109,6 +122,8 @@ def main(argv=None) -> int:
         parts.append(throughput_section(json.loads((d / "throughput.json").read_text())))
     if (d / "scale_image.json").exists():
         parts.append(scale_section(json.loads((d / "scale_image.json").read_text())))
+    if (d / "rd_audio.json").exists():
+        parts.append(audio_section(json.loads((d / "rd_audio.json").read_text())))
     Path(args.out).write_text("\n".join(parts))
     print(f"wrote {args.out}")
     return 0

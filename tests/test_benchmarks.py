@@ -52,3 +52,20 @@ def test_throughput_smoke(tmp_path):
     assert "jpeg" in report["results"]["peers"]["64x48"]
     assert (out / "throughput.png").exists()
     assert sys.modules.get("throughput") is throughput
+
+
+def test_rd_audio_smoke(tmp_path):
+    sf = pytest.importorskip("soundfile")
+    import numpy as np
+    import rd_audio
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    t = np.arange(24000) / 24000
+    for name in ("speech_a.flac", "music_b.flac"):
+        sf.write(clips / name, (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 24000)
+    out = tmp_path / "out"
+    assert rd_audio.main(["--clips", str(clips), "--targets", "12", "--out-dir", str(out)]) == 0
+    report = json.loads((out / "rd_audio.json").read_text())
+    assert {s["class"] for s in report["summary"]} == {"speech", "music"}
+    assert all(r["kbps"] > 0 for r in report["rows"])

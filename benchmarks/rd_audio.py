@@ -1,0 +1,159 @@
+"""Audio rate–distortion: Opus (libopus via libsndfile's OGG/OPUS writer) at 6 / 12 / 24 kbps on a folder
+of clips, split by class (file-name prefix speech_ / music_ / env_): real kbps (whole file), SI-SDR,
+multi-resolution log-mel distance, STOI on speech (pystoi), and encode/decode speed as × real time.
+
+aecodec's audio codec is reported alongside once an audio model bundle ships; until then its row says
+so (the run time for audio is not built yet).
+
+    python benchmarks/rd_audio.py [--clips ../shared/data/audio/test] [--out-dir bench-out]
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_CLIPS = REPO.parent / "shared" / "data" / "audio" / "test"
+TARGETS_KBPS = [6, 12, 24]
+
+
+def _rel(path) -> str:
+    """A path as written relative to the repository (no machine-specific absolute paths in outputs)."""
+    import os
+
+    return os.path.relpath(os.path.abspath(path), REPO)
+
+
+def opus_level(kbps: float) -> float:
+    """libsndfile maps compression_level linearly to Opus bitrate: about 256 − 250·level kbps."""
+    return float(np.clip((256.0 - kbps) / 250.0, 0.0, 1.0))
+
+
+def si_sdr(est: np.ndarray, ref: np.ndarray) -> float:
+    ref = ref - ref.mean()
+    est = est - est.mean()
+    target = (est @ ref) / max(ref @ ref, 1e-12) * ref
+    noise = est - target
+    return float(10 * np.log10(max(target @ target, 1e-12) / max(noise @ noise, 1e-12)))
+
+
+def _mel_filterbank(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """Slaney-style triangular mel filters (HTK mel scale), (n_mels, n_fft // 2 + 1)."""
+    def hz_to_mel(f):
+        return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
+
+    def mel_to_hz(m):
+        return 700.0 * (10 ** (np.asarray(m) / 2595.0) - 1.0)
+
+    freqs = np.linspace(0, sr / 2, n_fft // 2 + 1)
+    edges = mel_to_hz(np.linspace(hz_to_mel(0), hz_to_mel(sr / 2), n_mels + 2))
+    fb = np.zeros((n_mels, len(freqs)))
+    for i in range(n_mels):
+        lo, mid, hi = edges[i], edges[i + 1], edges[i + 2]
+        fb[i] = np.clip(np.minimum((freqs - lo) / max(mid - lo, 1e-9), (hi - freqs) / max(hi - mid, 1e-9)), 0, None)
+    return fb
+
+
+def mel_distance(est: np.ndarray, ref: np.ndarray, sr: int) -> float:
+    """Mean L1 between log10 mel spectrograms at three resolutions (lower is better)."""
+    from scipy.signal import stft
+
+    total = 0.0
+    for n_fft, n_mels in ((512, 64), (1024, 80), (2048, 128)):
+        fb = _mel_filterbank(sr, n_fft, n_mels)
+        specs = []
+        for x in (est, ref):
+            _, _, z = stft(x, fs=sr, nperseg=n_fft, noverlap=n_fft - n_fft // 4, window="hann")
+            specs.append(np.log10(np.maximum(fb @ np.abs(z), 1e-5)))
+        total += float(np.mean(np.abs(specs[0] - specs[1])))
+    return total / 3
+
+
+def stoi(est: np.ndarray, ref: np.ndarray, sr: int) -> float | None:
+    try:
+        from pystoi import stoi as _stoi
+    except ImportError:
+        return None
+    return float(_stoi(ref, est, sr, extended=False))
+
+
+def run_opus(clip: np.ndarray, sr: int, kbps: float) -> tuple[bytes, np.ndarray, float, float]:
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    t0 = time.perf_counter()
+    sf.write(buf, clip, sr, format="OGG", subtype="OPUS", compression_level=opus_level(kbps))
+    t1 = time.perf_counter()
+    data = buf.getvalue()
+    out, out_sr = sf.read(io.BytesIO(data), dtype="float32")
+    t2 = time.perf_counter()
+    if out_sr != sr:
+        raise RuntimeError(f"Opus decoded at {out_sr} Hz, expected {sr}")
+    out = out[: len(clip)] if len(out) >= len(clip) else np.pad(out, (0, len(clip) - len(out)))
+    return data, out, t1 - t0, t2 - t1
+
+
+def main(argv=None) -> int:
+    import soundfile as sf
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--clips", default=str(DEFAULT_CLIPS))
+    p.add_argument("--targets", type=float, nargs="+", default=TARGETS_KBPS)
+    p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--out-dir", default=str(REPO / "bench-out"))
+    args = p.parse_args(argv)
+    paths = sorted(Path(args.clips).glob("*.flac")) + sorted(Path(args.clips).glob("*.wav"))
+    paths = paths[: args.limit or None]
+    if not paths:
+        print(f"no clips in {args.clips}", file=sys.stderr)
+        return 1
+    rows = []
+    for path in paths:
+        clip, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        clip = clip.mean(axis=1)
+        seconds = len(clip) / sr
+        cls = path.name.split("_")[0]
+        for target in args.targets:
+            data, out, t_enc, t_dec = run_opus(clip, sr, target)
+            rows.append({"codec": "opus", "target_kbps": target, "clip": path.name, "class": cls,
+                         "kbps": len(data) * 8 / seconds / 1000, "si_sdr": si_sdr(out, clip),
+                         "mel_distance": mel_distance(out, clip, sr),
+                         "stoi": stoi(out, clip, sr) if cls == "speech" else None,
+                         "encode_x_realtime": seconds / t_enc, "decode_x_realtime": seconds / t_dec})
+    summary = []
+    for target in args.targets:
+        for cls in sorted({r["class"] for r in rows}):
+            sel = [r for r in rows if r["target_kbps"] == target and r["class"] == cls]
+            st = [r["stoi"] for r in sel if r["stoi"] is not None]
+            summary.append({"codec": "opus", "target_kbps": target, "class": cls, "clips": len(sel),
+                            "kbps": float(np.mean([r["kbps"] for r in sel])),
+                            "si_sdr": float(np.mean([r["si_sdr"] for r in sel])),
+                            "mel_distance": float(np.mean([r["mel_distance"] for r in sel])),
+                            "stoi": float(np.mean(st)) if st else None,
+                            "encode_x_realtime": float(np.median([r["encode_x_realtime"] for r in sel])),
+                            "decode_x_realtime": float(np.median([r["decode_x_realtime"] for r in sel]))})
+    report = {"clips": _rel(args.clips), "num_clips": len(paths), "summary": summary, "rows": rows,
+              "aecodec": "unavailable: no audio model bundle ships yet (audio run time not built)",
+              "opus": f"libsndfile {sf.__libsndfile_version__} OGG/OPUS, compression_level = (256 - kbps) / 250"}
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "rd_audio.json").write_text(json.dumps(report, indent=1))
+    print(f"{len(paths)} clips from {_rel(args.clips)}\n")
+    print("| codec | target kbps | class | clips | real kbps | SI-SDR dB | mel distance | STOI | enc ×RT | dec ×RT |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for s in summary:
+        st = f"{s['stoi']:.3f}" if s["stoi"] is not None else "-"
+        print(f"| {s['codec']} | {s['target_kbps']:g} | {s['class']} | {s['clips']} | {s['kbps']:.2f} | {s['si_sdr']:.2f} | "
+              f"{s['mel_distance']:.3f} | {st} | {s['encode_x_realtime']:.0f} | {s['decode_x_realtime']:.0f} |")
+    print(f"| aecodec | | | | {report['aecodec']} | | | | | |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
