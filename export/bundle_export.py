@@ -3,8 +3,9 @@
 The encoder and decoder are separate graphs with dynamic batch/height/width; padding and
 cropping stay outside them. The decoder's transposed convolutions are exported in their
 equivalent sub-pixel form (subpixel.py), which ONNX Runtime runs several times faster. Export runs ONNX Runtime against PyTorch on fixed inputs and
-raises ExportParityError if outputs differ beyond tolerance or any rounded latent flips
-at any quality level.
+raises ExportParityError if outputs differ beyond tolerance or any rounded latent flips at
+any quality level, except values that sit on a rounding boundary to within float32 noise
+(ties, counted and reported; they flip between any two correct conv implementations).
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ from .tables import NUM_QUALITIES, build_tables
 OPSET = 17
 LATENT_TOLERANCE = 1e-3  # max |Δ| of the float latent, ORT vs PyTorch
 IMAGE_TOLERANCE = 2e-3  # max |Δ| of the reconstruction on the [0, 1] scale
+TIE_BAND = 1e-4  # |frac(y·g) − ½| within this is a rounding tie at float32 precision (|Δ| seen: ~1e-6)
+TIE_LIMIT = 1e-5  # ties may flip in at most this fraction of the checked latents
 
 
 class ExportParityError(RuntimeError):
@@ -67,16 +70,23 @@ def check_parity(model: FactorizedCodecModel, folder: Path, gains: np.ndarray) -
     so = ort.SessionOptions()
     enc = ort.InferenceSession(str(folder / "encoder.onnx"), so, providers=["CPUExecutionProvider"])
     dec = ort.InferenceSession(str(folder / "decoder.onnx"), so, providers=["CPUExecutionProvider"])
-    report = {"latent_max_abs_diff": 0.0, "image_max_abs_diff": 0.0, "rounded_latent_flips": 0, "latents_checked": 0}
+    report = {"latent_max_abs_diff": 0.0, "image_max_abs_diff": 0.0, "rounded_latent_flips": 0,
+              "rounded_latent_ties": 0, "latents_checked": 0}
     for x in parity_inputs():
         with torch.no_grad():
             y_t = model.analysis(torch.from_numpy(x)).numpy()
         y_o = enc.run(None, {"image": x})[0]
         report["latent_max_abs_diff"] = max(report["latent_max_abs_diff"], float(np.abs(y_t - y_o).max()))
+        # A rounding flip is a discrepancy unless the value sat on a rounding boundary to within the
+        # float noise of two correct convolution implementations (TIE_BAND): such ties flip between any
+        # two conforming encoders and are counted separately. Any other flip fails the export.
         for g in gains:
             gc = g[None, :, None, None]
-            flips = int((np.rint(y_t * gc) != np.rint(y_o * gc)).sum())
-            report["rounded_latent_flips"] += flips
+            a, b = y_t * gc, y_o * gc
+            flipped = np.rint(a) != np.rint(b)
+            tie = np.abs(np.abs(a - np.floor(a)) - 0.5) <= TIE_BAND
+            report["rounded_latent_ties"] += int((flipped & tie).sum())
+            report["rounded_latent_flips"] += int((flipped & ~tie).sum())
             report["latents_checked"] += y_t.size
         y_hat = (np.rint(y_o * gains[-1][None, :, None, None]) / gains[-1][None, :, None, None]).astype(np.float32)
         with torch.no_grad():
@@ -89,7 +99,10 @@ def check_parity(model: FactorizedCodecModel, folder: Path, gains: np.ndarray) -
     if report["image_max_abs_diff"] > IMAGE_TOLERANCE:
         problems.append(f"decoder differs by {report['image_max_abs_diff']:.2e} > {IMAGE_TOLERANCE}")
     if report["rounded_latent_flips"]:
-        problems.append(f"{report['rounded_latent_flips']} rounded latents flip between PyTorch and ONNX Runtime")
+        problems.append(f"{report['rounded_latent_flips']} rounded latents flip between PyTorch and ONNX Runtime "
+                        f"away from a rounding tie")
+    if report["rounded_latent_ties"] > TIE_LIMIT * report["latents_checked"]:
+        problems.append(f"{report['rounded_latent_ties']} rounding ties flip, more than float noise explains")
     if problems:
         raise ExportParityError("export parity check failed: " + "; ".join(problems))
     return report
