@@ -72,12 +72,12 @@ def select_providers(requested: str | list[str] | None = None, available: list[s
 
 def tensorrt_cache_dir(model_id: str, base: str | Path | None = None) -> Path:
     """Engine cache folder keyed by model id: engines of one model never serve another."""
-    base = Path(base or os.environ.get("AECODEC_TRT_CACHE", Path.home() / ".cache" / "aecodec" / "trt"))
-    return base / model_id
+    root = Path(base) if base else Path(os.environ.get("AECODEC_TRT_CACHE") or Path.home() / ".cache" / "aecodec" / "trt")
+    return root / model_id
 
 
 def _provider_options(providers: list[str], model_id: str) -> list:
-    opts = []
+    opts: list = []
     for p in providers:
         if p == "TensorrtExecutionProvider":
             cache = tensorrt_cache_dir(model_id)

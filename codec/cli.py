@@ -128,6 +128,8 @@ def _cmd_decompress(args) -> int:
 
 
 def _decompress_one(inp: str, out: str, args) -> str:
+    from PIL import Image
+
     from .image import decompress
 
     if out == "-":
@@ -141,6 +143,7 @@ def _decompress_one(inp: str, out: str, args) -> str:
             raise CliError(f"{out} already exists (use -f to overwrite)")
     data = _read_input(inp)
     image = decompress(data, model=args.model, max_pixels=args.max_pixels)
+    assert isinstance(image, Image.Image)
     buf = io.BytesIO()
     save_args = {}
     if image.info.get("icc_profile"):

@@ -351,7 +351,7 @@ def open_image(source: str | Path | bytes, name: str | None = None, max_pixels: 
         exif_orientation = im.getexif().get(0x0112, 1)
         if exif_orientation != 1:
             icc = im.info.get("icc_profile")
-            im = ImageOps.exif_transpose(im)
+            im = ImageOps.exif_transpose(im)  # type: ignore[assignment]
             if icc:
                 im.info["icc_profile"] = icc
     except Exception:

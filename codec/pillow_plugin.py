@@ -21,7 +21,8 @@ class AecImageFile(ImageFile.ImageFile):
     format_description = "aecodec learned image codec"
 
     def _open(self) -> None:
-        self._data = self.fp.read()
+        assert self.fp is not None
+        self._data: bytes | None = self.fp.read()
         f = container.unpack(self._data)  # FormatError (a ValueError) for anything malformed
         self._size = (f.header.width, f.header.height)
         self._mode = f.header.mode

@@ -1,4 +1,4 @@
-"""ruff (pyflakes + pycodestyle errors) stays clean over the repository."""
+"""ruff over the repository and mypy over the run time stay clean."""
 import shutil
 import subprocess
 import sys
@@ -15,3 +15,10 @@ def test_ruff_clean():
     res = subprocess.run(["ruff", "check", "."], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
     assert sys.version_info >= (3, 10)
+
+
+def test_mypy_clean_run_time():
+    if shutil.which("mypy") is None:
+        pytest.skip("mypy not installed")
+    res = subprocess.run(["mypy"], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
