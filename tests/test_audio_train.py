@@ -49,3 +49,20 @@ def test_audio_training_runs_and_resumes(tmp_path):
     assert "kbps" in log and "SI-SDR" in log and "resumed" in log
     with pytest.raises(SystemExit):
         trainer.main([a if a != "audio" else "image" for a in args] + ["--steps", "4"])
+
+
+def test_audio_export_parity(tmp_path):
+    from aecodec.export.audio_export import export_audio_bundle
+
+    cfg = AudioConfig(channels=4, latent=8)
+    model = AudioCodecModel(cfg)
+    ckpt = tmp_path / "a.pt"
+    torch.save({"model": model.state_dict(), "config": cfg.to_dict(), "modality": "audio", "step": 0}, ckpt)
+    manifest = export_audio_bundle(ckpt, tmp_path / "bundle")
+    assert manifest["parity"]["rounded_latent_flips"] == 0
+    assert manifest["modality"] == "audio" and manifest["hop"] == 320
+    import onnxruntime as ort
+
+    enc = ort.InferenceSession(str(tmp_path / "bundle" / "encoder.onnx"), providers=["CPUExecutionProvider"])
+    y = enc.run(None, {"audio": np.zeros((2, 1, 320 * 7), np.float32)})[0]
+    assert y.shape == (2, 8, 7)  # dynamic batch and length
