@@ -42,8 +42,9 @@ def throughput_section(tp: dict) -> str:
              f"Model `{mod['id']}`: encoder {mod['encoder_params']:,} parameters, {mod['encoder_kmac_per_px']:.1f} "
              f"kMAC/px; decoder {mod['decoder_params']:,} parameters, {mod['decoder_kmac_per_px']:.1f} kMAC/px.", "",
              "| backend | size | encode MP/s | decode MP/s | best batch | enc MP/s @best | dec MP/s @best | "
-             "pre ms | enc net ms | entropy enc ms | entropy dec ms | dec net ms | post ms | net % of peak (enc/dec) |",
-             "|" + "---|" * 14]
+             "pre ms | enc net ms | entropy enc ms | entropy dec ms | dec net ms | post ms | net GFLOP/s (enc/dec) | "
+             "% of peak | % of sgemm |",
+             "|" + "---|" * 16]
     for name, sizes in tp["results"]["backends"].items():
         for size, r in sizes.items():
             s = r["stages_ms"]
@@ -51,10 +52,12 @@ def throughput_section(tp: dict) -> str:
                 f"| {name} | {size} | {r['encode_mp_per_s']:.2f} | {r['decode_mp_per_s']:.2f} | {r.get('best_batch', '-')} | "
                 f"{r.get('best_batch_encode_mp_per_s', 0):.2f} | {r.get('best_batch_decode_mp_per_s', 0):.2f} | "
                 f"{s['preprocess']:.1f} | {s['encoder_net']:.1f} | {s['entropy_encode']:.1f} | {s['entropy_decode']:.1f} | "
-                f"{s['decoder_net']:.1f} | {s['postprocess']:.1f} | {100 * r['network_share_of_peak']['encoder']:.0f} / "
-                f"{100 * r['network_share_of_peak']['decoder']:.0f} |")
+                f"{s['decoder_net']:.1f} | {s['postprocess']:.1f} | {r['network_gflops']['encoder']:.0f} / "
+                f"{r['network_gflops']['decoder']:.0f} | {100 * r['network_share_of_peak']['encoder']:.0f} / "
+                f"{100 * r['network_share_of_peak']['decoder']:.0f} | {100 * r['network_share_of_sgemm']['encoder']:.0f} / "
+                f"{100 * r['network_share_of_sgemm']['decoder']:.0f} |")
     for name, why in tp["results"]["unavailable_backends"].items():
-        lines.append(f"| {name} | unavailable: {why} |" + " |" * 12)
+        lines.append(f"| {name} | unavailable: {why} |" + " |" * 14)
     lines += ["", "| peer | size | encode MP/s | decode MP/s | aecodec/peer speed, encode | aecodec/peer speed, decode |",
               "|---|---|---|---|---|---|"]
     ref = tp["results"]["backends"].get("onnxruntime-cpu", {})
