@@ -43,10 +43,13 @@ def _default_output(inp: str, suffix: str) -> str:
 
 
 def _compress_one(inp: str, out: str, args) -> str:
+    from .audio import AUDIO_SUFFIXES
     from .image import compress, open_image
 
     if out != "-" and Path(out).exists() and not args.force:
         raise CliError(f"{out} already exists (use -f to overwrite)")
+    if Path(inp).suffix.lower() in AUDIO_SUFFIXES:
+        return _compress_audio_one(inp, out, args)
     raw = _read_input(inp)
     if not raw:
         raise CliError("input is empty")
@@ -57,8 +60,23 @@ def _compress_one(inp: str, out: str, args) -> str:
     return f"{inp} -> {out}: {w}x{h}, {len(data)} bytes, {8 * len(data) / (w * h):.3f} bpp, q {args.quality}"
 
 
+def _compress_audio_one(inp: str, out: str, args) -> str:
+    from .audio import compress_audio, read_audio
+
+    if not Path(inp).exists():
+        raise CliError(f"no such file: {inp}")
+    samples, rate = read_audio(inp)
+    data = compress_audio(samples, rate, quality=args.quality, model=args.model)
+    _write_output(out, data, args.force)
+    seconds = samples.shape[0] / rate
+    return (f"{inp} -> {out}: {seconds:.2f} s, {rate} Hz, {samples.shape[1]} ch, {len(data)} bytes, "
+            f"{8 * len(data) / seconds / 1000:.2f} kbps, q {args.quality}")
+
+
 def _cmd_compress(args) -> int:
-    return _run_files(args, _compress_one, ".aec", lambda p: p.suffix.lower() in _IMAGE_SUFFIXES)
+    from .audio import AUDIO_SUFFIXES
+
+    return _run_files(args, _compress_one, ".aec", lambda p: p.suffix.lower() in _IMAGE_SUFFIXES | AUDIO_SUFFIXES)
 
 
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".pnm", ".tga",
@@ -127,11 +145,32 @@ def _cmd_decompress(args) -> int:
     return _run_files(args, _decompress_one, suffix, lambda p: p.suffix.lower() == ".aec")
 
 
+def _decompress_audio_one(inp: str, data: bytes, out: str, args) -> str:
+    from .audio import decompress_audio, write_audio
+
+    if out != "-" and Path(out).suffix.lower() not in (".wav", ".flac", ".ogg", ".oga"):
+        if args.output and not Path(args.output).is_dir():
+            raise CliError(f"audio output must be .wav, .flac or .ogg, not {Path(out).suffix or '(none)'}")
+        out = str(Path(out).with_suffix(".wav"))
+    if out != "-" and Path(out).exists() and not args.force:
+        raise CliError(f"{out} already exists (use -f to overwrite)")
+    samples, rate = decompress_audio(data, model=args.model)
+    buf = io.BytesIO()
+    formats = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG"}
+    write_audio(buf, samples, rate, fmt="WAV" if out == "-" else formats[Path(out).suffix.lower()])
+    _write_output(out, buf.getvalue(), args.force)
+    return f"{inp} -> {out}: {len(samples) / rate:.2f} s, {rate} Hz"
+
+
 def _decompress_one(inp: str, out: str, args) -> str:
     from PIL import Image
 
+    from . import container
     from .image import decompress
 
+    data = _read_input(inp)
+    if len(data) > 5 and data[:4] == container.MAGIC and data[5] == container.MODALITY_AUDIO:
+        return _decompress_audio_one(inp, data, out, args)
     if out == "-":
         fmt = (args.format or "png").upper()
     else:
@@ -141,7 +180,6 @@ def _decompress_one(inp: str, out: str, args) -> str:
             raise CliError(f"unknown output format {suffix or '(no extension)'!r}; use .png, .jpg, .webp, .bmp, .tif")
         if Path(out).exists() and not args.force:
             raise CliError(f"{out} already exists (use -f to overwrite)")
-    data = _read_input(inp)
     image = decompress(data, model=args.model, max_pixels=args.max_pixels)
     assert isinstance(image, Image.Image)
     buf = io.BytesIO()

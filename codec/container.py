@@ -11,8 +11,11 @@ from dataclasses import dataclass, field
 from .errors import FormatError, UnsupportedVersionError
 
 MAGIC = b"\x89AEC"
+# A file carries the lowest version that defines its content: images are version 1 (unchanged),
+# audio needs version 2. Decoders read every version listed here.
 FORMAT_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+AUDIO_FORMAT_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
 
 MODALITY_IMAGE = 1
 MODALITY_AUDIO = 2
@@ -26,14 +29,21 @@ MODE_NAMES = {v: k for k, v in MODE_CODES.items()}
 SECTION_LATENT = 1
 SECTION_ALPHA = 2
 SECTION_ICC = 3
-SECTION_NAMES = {SECTION_LATENT: "latent", SECTION_ALPHA: "alpha", SECTION_ICC: "icc"}
+SECTION_AUDIO_LATENT = 4
+SECTION_NAMES = {SECTION_LATENT: "latent", SECTION_ALPHA: "alpha", SECTION_ICC: "icc",
+                 SECTION_AUDIO_LATENT: "audio latent"}
 KNOWN_REQUIRED_SECTIONS = {SECTION_LATENT, SECTION_ALPHA, SECTION_ICC}
+KNOWN_AUDIO_SECTIONS = {SECTION_AUDIO_LATENT}
 
 _HEADER = struct.Struct("<4sBBBB16sIIBB")  # magic, version, modality, flags, quality, model id, w, h, mode, nsect
+_AUDIO_HEADER = struct.Struct("<4sBBBB16sIQBB")  # ..., model id, sample rate, samples per channel, channels, nsect
 _SECTION = struct.Struct("<BI")
 _CRC = struct.Struct("<I")
 HEADER_SIZE = _HEADER.size
 MAX_DIMENSION = 1 << 20  # per side; the pixel budget is enforced by the codec
+MAX_SAMPLE_RATE = 768_000
+MAX_CHANNELS = 16
+MAX_SAMPLES = 1 << 40
 
 
 @dataclass
@@ -48,13 +58,42 @@ class ImageHeader:
 
 
 @dataclass
+class AudioHeader:
+    quality: int
+    model_id: bytes
+    sample_rate: int  # of the original
+    num_samples: int  # per channel, of the original
+    channels: int
+    modality: int = MODALITY_AUDIO
+    version: int = AUDIO_FORMAT_VERSION
+
+
+@dataclass
 class AecFile:
-    header: ImageHeader
+    header: ImageHeader | AudioHeader
     sections: dict[int, bytes] = field(default_factory=dict)
+
+
+def _pack_sections(sections: dict[int, bytes]) -> bytes:
+    parts = []
+    for tag in sorted(sections):
+        parts.append(_SECTION.pack(tag, len(sections[tag])))
+        parts.append(sections[tag])
+    return b"".join(parts)
+
+
+def _seal(body: bytes) -> bytes:
+    return body + _CRC.pack(zlib.crc32(body) & 0xFFFFFFFF)
 
 
 def pack(f: AecFile) -> bytes:
     h = f.header
+    if isinstance(h, AudioHeader):
+        if len(h.model_id) != 16 or SECTION_AUDIO_LATENT not in f.sections:
+            raise FormatError("an audio file needs a 16-byte model id and an audio latent section")
+        head = _AUDIO_HEADER.pack(MAGIC, AUDIO_FORMAT_VERSION, MODALITY_AUDIO, 0, h.quality, h.model_id,
+                                  h.sample_rate, h.num_samples, h.channels, len(f.sections))
+        return _seal(head + _pack_sections(f.sections))
     if h.mode not in MODE_CODES:
         raise FormatError(f"cannot store colour mode {h.mode!r}")
     if len(h.model_id) != 16:
@@ -69,8 +108,7 @@ def pack(f: AecFile) -> bytes:
         payload = f.sections[tag]
         parts.append(_SECTION.pack(tag, len(payload)))
         parts.append(payload)
-    body = b"".join(parts)
-    return body + _CRC.pack(zlib.crc32(body) & 0xFFFFFFFF)
+    return _seal(b"".join(parts))
 
 
 def unpack(data: bytes) -> AecFile:
@@ -89,19 +127,49 @@ def unpack(data: bytes) -> AecFile:
     body, (crc,) = data[:-4], _CRC.unpack(data[-4:])
     if zlib.crc32(body) & 0xFFFFFFFF != crc:
         raise FormatError("corrupt or truncated .aec file (CRC mismatch)")
-    magic, version, modality, flags, quality, model_id, width, height, mode, nsect = _HEADER.unpack_from(body)
+    modality = body[5]
     if modality not in MODALITY_NAMES:
         raise FormatError(f"unknown modality {modality}")
-    if modality != MODALITY_IMAGE:
-        raise FormatError(f"this decoder reads images only, the file holds {MODALITY_NAMES[modality]}")
+    if modality == MODALITY_AUDIO:
+        return _unpack_audio(body, version)
+    magic, version, modality, flags, quality, model_id, width, height, mode, nsect = _HEADER.unpack_from(body)
     if mode not in MODE_NAMES:
         raise FormatError(f"unknown colour mode code {mode}")
     if not (1 <= quality <= 100):
         raise FormatError(f"quality {quality} out of range 1..100")
     if not (1 <= width <= MAX_DIMENSION and 1 <= height <= MAX_DIMENSION):
         raise FormatError(f"invalid image size {width}x{height}")
+    sections = _parse_sections(body, HEADER_SIZE, nsect, KNOWN_REQUIRED_SECTIONS)
+    if SECTION_LATENT not in sections:
+        raise FormatError("missing latent section")
+    header = ImageHeader(quality=quality, model_id=model_id, width=width, height=height,
+                         mode=MODE_NAMES[mode], modality=modality, version=version)
+    return AecFile(header, sections)
+
+
+def _unpack_audio(body: bytes, version: int) -> AecFile:
+    if version < AUDIO_FORMAT_VERSION:
+        raise FormatError(f"audio needs format version {AUDIO_FORMAT_VERSION}, the file says {version}")
+    if len(body) < _AUDIO_HEADER.size:
+        raise FormatError("truncated .aec file (header incomplete)")
+    _, _, _, _, quality, model_id, rate, samples, channels, nsect = _AUDIO_HEADER.unpack_from(body)
+    if not (1 <= quality <= 100):
+        raise FormatError(f"quality {quality} out of range 1..100")
+    if not (1 <= rate <= MAX_SAMPLE_RATE):
+        raise FormatError(f"invalid sample rate {rate}")
+    if not (1 <= channels <= MAX_CHANNELS):
+        raise FormatError(f"invalid channel count {channels}")
+    if not (1 <= samples <= MAX_SAMPLES):
+        raise FormatError(f"invalid length {samples} samples")
+    sections = _parse_sections(body, _AUDIO_HEADER.size, nsect, KNOWN_AUDIO_SECTIONS)
+    if SECTION_AUDIO_LATENT not in sections:
+        raise FormatError("missing audio latent section")
+    return AecFile(AudioHeader(quality=quality, model_id=model_id, sample_rate=rate, num_samples=samples,
+                               channels=channels, version=version), sections)
+
+
+def _parse_sections(body: bytes, pos: int, nsect: int, known: set[int]) -> dict[int, bytes]:
     sections: dict[int, bytes] = {}
-    pos = HEADER_SIZE
     for _ in range(nsect):
         if pos + _SECTION.size > len(body):
             raise FormatError("truncated .aec file (section header)")
@@ -111,18 +179,14 @@ def unpack(data: bytes) -> AecFile:
             raise FormatError("truncated .aec file (section payload)")
         if tag in sections:
             raise FormatError(f"duplicate section {tag}")
-        if tag < 128 and tag not in KNOWN_REQUIRED_SECTIONS:
+        if tag < 128 and tag not in known:
             raise FormatError(f"unknown required section {tag}; upgrade aecodec")
-        if tag in KNOWN_REQUIRED_SECTIONS:
+        if tag in known:
             sections[tag] = body[pos : pos + length]
         pos += length
     if pos != len(body):
         raise FormatError("trailing bytes after the last section")
-    if SECTION_LATENT not in sections:
-        raise FormatError("missing latent section")
-    header = ImageHeader(quality=quality, model_id=model_id, width=width, height=height,
-                         mode=MODE_NAMES[mode], modality=modality, version=version)
-    return AecFile(header, sections)
+    return sections
 
 
 def deflate(payload: bytes) -> bytes:

@@ -250,6 +250,8 @@ def decode_to_array(data: bytes, *, model: str | Path | ModelBundle | None = Non
     """.aec bytes -> (H×W×C uint8 array, mode, ICC profile or None)."""
     f = container.unpack(data)
     hdr = f.header
+    if not isinstance(hdr, ImageHeader):
+        raise FormatError("this .aec file holds audio, not an image (use aecodec.decompress_audio)")
     limit = max_pixels or MAX_PIXELS
     if hdr.width * hdr.height > limit:  # checked before anything is allocated
         raise FormatError(f"image too large ({hdr.width}x{hdr.height} > {limit} pixels; raise the limit with "
@@ -364,6 +366,14 @@ def info(data: Source) -> dict:
     data = _read_source(data)
     f = container.unpack(data)
     h = f.header
+    if not isinstance(h, ImageHeader):
+        return {
+            "format_version": h.version, "modality": "audio", "sample_rate": h.sample_rate,
+            "channels": h.channels, "samples": h.num_samples, "seconds": h.num_samples / h.sample_rate,
+            "quality": h.quality, "model_id": h.model_id.hex(), "bytes": len(data),
+            "kbps": 8 * len(data) / (h.num_samples / h.sample_rate) / 1000,
+            "sections": {container.SECTION_NAMES.get(t, str(t)): len(p) for t, p in f.sections.items()},
+        }
     return {
         "format_version": h.version,
         "modality": container.MODALITY_NAMES[h.modality],

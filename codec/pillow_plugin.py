@@ -24,6 +24,8 @@ class AecImageFile(ImageFile.ImageFile):
         assert self.fp is not None
         self._data: bytes | None = self.fp.read()
         f = container.unpack(self._data)  # FormatError (a ValueError) for anything malformed
+        if not isinstance(f.header, container.ImageHeader):
+            raise SyntaxError("not an image .aec file")
         self._size = (f.header.width, f.header.height)
         self._mode = f.header.mode
         self.info["quality"] = f.header.quality

@@ -42,8 +42,8 @@ def test_bad_magic():
 
 def test_newer_version_is_refused_clearly():
     data = bytearray(_file())
-    data[4] = 2
-    with pytest.raises(UnsupportedVersionError, match="version 2"):
+    data[4] = 3
+    with pytest.raises(UnsupportedVersionError, match="version 3"):
         container.unpack(_recrc(bytes(data[:-4])))
 
 
@@ -93,3 +93,19 @@ def test_invalid_header_fields():
 def test_inflate_refuses_bombs():
     with pytest.raises(FormatError):
         container.inflate(zlib.compress(b"\0" * 10_000), 100, "alpha")
+
+
+def test_audio_header_round_trip_and_version_rule():
+    hdr = container.AudioHeader(quality=50, model_id=b"\x01" * 16, sample_rate=44100, num_samples=12345, channels=2)
+    data = container.pack(AecFile(hdr, {container.SECTION_AUDIO_LATENT: b"\0" * 8}))
+    assert data[4] == 2 and data[5] == 2  # audio is format version 2; images stay version 1
+    f = container.unpack(data)
+    assert (f.header.sample_rate, f.header.num_samples, f.header.channels) == (44100, 12345, 2)
+    bad = bytearray(data[:-4])
+    bad[4] = 1  # audio in a version-1 file is invalid
+    with pytest.raises(FormatError, match="version 2"):
+        container.unpack(_recrc(bytes(bad)))
+    bad = bytearray(data[:-4])
+    struct.pack_into("<I", bad, 24, 0)
+    with pytest.raises(FormatError, match="sample rate"):
+        container.unpack(_recrc(bytes(bad)))

@@ -1,0 +1,126 @@
+"""Audio run time with a small exported model: exact length/rate/channels, chunk borders, bad input."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("soxr")
+
+import aecodec  # noqa: E402
+from aecodec import audio as aa  # noqa: E402
+from aecodec.errors import AecError, FormatError, InputError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    from aecodec.export.audio_export import export_audio_bundle
+    from aecodec.train.audio_model import AudioCodecModel, AudioConfig
+
+    root = tmp_path_factory.mktemp("audio")
+    torch.manual_seed(0)
+    cfg = AudioConfig(channels=4, latent=8)
+    model = AudioCodecModel(cfg)
+    torch.save({"model": model.state_dict(), "config": cfg.to_dict(), "modality": "audio", "step": 0}, root / "a.pt")
+    export_audio_bundle(root / "a.pt", root / "bundle")
+    return str(root / "bundle")
+
+
+def tone(n: int, rate: int, channels: int = 1) -> np.ndarray:
+    t = np.arange(n) / rate
+    x = np.stack([0.3 * np.sin(2 * np.pi * (220 + 110 * c) * t) for c in range(channels)], axis=-1)
+    return x[:, 0].astype(np.float32) if channels == 1 else x.astype(np.float32)
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 22050, 44100, 48000])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_round_trip_keeps_rate_length_channels(bundle, rate, channels):
+    x = tone(rate // 3 + 7, rate, channels)
+    data = aecodec.compress_audio(x, rate, quality=60, model=bundle)
+    y, r = aecodec.decompress_audio(data, model=bundle)
+    assert r == rate and y.shape == x.shape and y.dtype == np.float32
+    assert aecodec.info(data)["samples"] == len(x) and aecodec.info(data)["modality"] == "audio"
+
+
+@pytest.mark.parametrize("n", [1, 2, 319, 321])
+def test_tiny_and_odd_lengths(bundle, n):
+    y, r = aecodec.decompress_audio(aecodec.compress_audio(tone(n, 24000), 24000, model=bundle), model=bundle)
+    assert y.shape == (n,) and r == 24000
+
+
+def test_deterministic(bundle):
+    x = tone(5000, 24000)
+    assert aecodec.compress_audio(x, 24000, model=bundle) == aecodec.compress_audio(x.copy(), 24000, model=bundle)
+
+
+def test_chunked_coding_is_seamless(bundle, monkeypatch):
+    """Chunks with a halo give the same symbols and samples as one pass: no discontinuity at the borders."""
+    x = tone(24000 * 2, 24000)
+    whole = aecodec.compress_audio(x, 24000, model=bundle)
+    ref, _ = aecodec.decompress_audio(whole, model=bundle)
+    monkeypatch.setattr(aa, "CHUNK_FRAMES", 16)
+    chunked = aecodec.compress_audio(x, 24000, model=bundle)
+    assert chunked == whole
+    y, _ = aecodec.decompress_audio(whole, model=bundle)
+    assert np.max(np.abs(y - ref)) < 1e-5
+    border = 16 * 320
+    step = np.abs(np.diff(y))
+    assert step[border - 2 : border + 2].max() <= step.max() + 1e-6
+
+
+def test_int16_input_and_bad_inputs(bundle):
+    pcm = (tone(4000, 16000) * 32767).astype(np.int16)
+    y, r = aecodec.decompress_audio(aecodec.compress_audio(pcm, 16000, model=bundle), model=bundle)
+    assert y.shape == (4000,) and r == 16000
+    with pytest.raises(InputError, match="sample rate"):
+        aecodec.compress_audio(tone(100, 8000), 0, model=bundle)
+    with pytest.raises(InputError, match="NaN"):
+        aecodec.compress_audio(np.full(100, np.nan, np.float32), 8000, model=bundle)
+    with pytest.raises(InputError):
+        aecodec.compress_audio(np.zeros((0,), np.float32), 8000, model=bundle)
+    with pytest.raises(InputError):
+        aecodec.compress_audio(np.zeros((10, 3, 2), np.float32), 8000, model=bundle)
+    with pytest.raises(AecError, match="not an audio model"):
+        aecodec.compress_audio(tone(100, 8000), 8000, model="image-edge")
+
+
+def test_modalities_do_not_mix(bundle):
+    audio = aecodec.compress_audio(tone(1000, 8000), 8000, model=bundle)
+    with pytest.raises(FormatError, match="audio"):
+        aecodec.decompress(audio)
+    image = aecodec.compress(np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(FormatError, match="image"):
+        aecodec.decompress_audio(image)
+
+
+def test_every_truncation_and_bit_flip_is_detected(bundle):
+    data = aecodec.compress_audio(tone(600, 8000), 8000, model=bundle)
+    for n in range(len(data)):
+        with pytest.raises(FormatError):
+            aecodec.decompress_audio(data[:n], model=bundle)
+    for i in range(0, len(data) * 8, 7):
+        bad = bytearray(data)
+        bad[i // 8] ^= 1 << (i % 8)
+        with pytest.raises(FormatError):
+            aecodec.decompress_audio(bytes(bad), model=bundle)
+
+
+def test_cli_audio_round_trip(bundle, tmp_path):
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    src = tmp_path / "song.flac"
+    sf.write(src, tone(22050, 44100, 2), 44100)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "aecodec", *a], capture_output=True, timeout=120)  # noqa: E731
+    res = run("compress", str(src), "-o", str(tmp_path / "song.aec"), "--model", bundle)
+    assert res.returncode == 0, res.stderr
+    res = run("decompress", str(tmp_path / "song.aec"), "--model", bundle)  # default output: song.wav
+    assert res.returncode == 0, res.stderr
+    y, r = sf.read(tmp_path / "song.wav")
+    assert r == 44100 and y.shape == (22050, 2)
+    assert run("info", str(tmp_path / "song.aec")).stdout.count(b"44100") == 1
+    res = run("compress", str(src), "-o", str(tmp_path / "x.aec"))  # no audio model ships yet
+    assert res.returncode == 1 and b"no audio model" in res.stderr
+    (tmp_path / "bad.wav").write_bytes(b"RIFF....WAVEjunk")
+    res = run("compress", str(tmp_path / "bad.wav"), "-o", str(tmp_path / "bad.aec"), "--model", bundle)
+    assert res.returncode == 1 and res.stderr.startswith(b"aecodec: error: ") and b"Traceback" not in res.stderr
