@@ -76,10 +76,28 @@ def _decode_channel(bundle: ModelBundle, symbols: np.ndarray, gains: np.ndarray)
     return out
 
 
-def compress_audio(data: np.ndarray, samplerate: int, quality: int = DEFAULT_AUDIO_QUALITY, *, model=None) -> bytes:
-    """float or int16 samples, shape (n,) or (n, channels), at any sample rate -> .aec bytes."""
+def compress_audio(data: np.ndarray, samplerate: int, quality: int = DEFAULT_AUDIO_QUALITY, *, model=None,
+                   bitrate: float | None = None) -> bytes:
+    """float or int16 samples, shape (n,) or (n, channels), at any sample rate -> .aec bytes.
+
+    bitrate (kbps, whole file): instead of quality, the highest quality whose file stays at or under
+    it (binary search over qualities: about 7 encodes; the lowest quality if none fits).
+    """
     from .image import _check_quality
 
+    if bitrate is not None:
+        if not bitrate > 0:
+            raise InputError(f"bitrate must be positive, got {bitrate!r}")
+        seconds = np.shape(data)[0] / samplerate if samplerate else 0
+        lo, hi, best = 1, 100, None
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            out = compress_audio(data, samplerate, mid, model=model)
+            if seconds and 8 * len(out) / seconds / 1000 <= bitrate:
+                best, lo = out, mid + 1
+            else:
+                hi = mid - 1
+        return best if best is not None else compress_audio(data, samplerate, 1, model=model)
     quality = _check_quality(quality)
     arr = np.asarray(data)
     if arr.dtype == np.int16:

@@ -66,7 +66,7 @@ def _compress_audio_one(inp: str, out: str, args) -> str:
     if not Path(inp).exists():
         raise CliError(f"no such file: {inp}")
     samples, rate = read_audio(inp)
-    data = compress_audio(samples, rate, quality=args.quality, model=args.model)
+    data = compress_audio(samples, rate, quality=args.quality, model=args.model, bitrate=args.bitrate)
     _write_output(out, data, args.force)
     seconds = samples.shape[0] / rate
     return (f"{inp} -> {out}: {seconds:.2f} s, {rate} Hz, {samples.shape[1]} ch, {len(data)} bytes, "
@@ -264,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
                                           "a folder when there are several inputs")
     c.add_argument("-q", "--quality", type=int, default=75, metavar="Q", help="1..100, higher = better (default 75)")
     c.add_argument("-f", "--force", action="store_true", help="overwrite the output")
+    c.add_argument("-b", "--bitrate", type=float, metavar="KBPS", help="audio: target kbps (whole file) instead of -q")
     c.add_argument("--model", help="model bundle folder or shipped name (default: image-edge)")
     c.add_argument("--quiet", action="store_true", help="no summary line")
     c.add_argument("--max-pixels", type=int, metavar="N", help="refuse larger images (default 256000000)")

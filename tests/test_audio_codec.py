@@ -124,3 +124,12 @@ def test_cli_audio_round_trip(bundle, tmp_path):
     (tmp_path / "bad.wav").write_bytes(b"RIFF....WAVEjunk")
     res = run("compress", str(tmp_path / "bad.wav"), "-o", str(tmp_path / "bad.aec"), "--model", bundle)
     assert res.returncode == 1 and res.stderr.startswith(b"aecodec: error: ") and b"Traceback" not in res.stderr
+
+
+def test_bitrate_mode_is_monotonic_and_respected(bundle):
+    x = tone(24000, 24000)
+    sizes = [len(aecodec.compress_audio(x, 24000, quality=q, model=bundle)) for q in (1, 50, 100)]
+    assert sizes == sorted(sizes)
+    target = 8 * sizes[1] / 1000  # kbps of quality 50 for this one-second clip
+    data = aecodec.compress_audio(x, 24000, bitrate=target, model=bundle)
+    assert 8 * len(data) / 1000 <= target and aecodec.info(data)["quality"] >= 50
