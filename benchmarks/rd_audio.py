@@ -2,8 +2,8 @@
 of clips, split by class (file-name prefix speech_ / music_ / env_): real kbps (whole file), SI-SDR,
 multi-resolution log-mel distance, STOI on speech (pystoi), and encode/decode speed as × real time.
 
-aecodec's audio codec is reported alongside once an audio model bundle ships; until then its row says
-so (the run time for audio is not built yet).
+aecodec runs through its API at the same target bitrates (bitrate mode: the highest quality whose
+whole file stays at or under the target) when an audio bundle is given (--model) or ships.
 
     python benchmarks/rd_audio.py [--clips ../shared/data/audio/test] [--out-dir bench-out]
 """
@@ -106,6 +106,7 @@ def main(argv=None) -> int:
     p.add_argument("--clips", default=str(DEFAULT_CLIPS))
     p.add_argument("--targets", type=float, nargs="+", default=TARGETS_KBPS)
     p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--model", help="aecodec audio bundle (default: the shipped one, if any)")
     p.add_argument("--out-dir", default=str(REPO / "bench-out"))
     args = p.parse_args(argv)
     paths = sorted(Path(args.clips).glob("*.flac")) + sorted(Path(args.clips).glob("*.wav"))
@@ -114,6 +115,14 @@ def main(argv=None) -> int:
         print(f"no clips in {args.clips}", file=sys.stderr)
         return 1
     rows = []
+    try:
+        import aecodec
+        from aecodec.audio import _audio_bundle
+
+        aec_bundle = _audio_bundle(args.model)
+        aec_status = f"model {aec_bundle.model_id}"
+    except Exception as e:  # no audio model available: reported, not silently dropped
+        aec_bundle, aec_status = None, f"unavailable: {e}"
     for path in paths:
         clip, sr = sf.read(str(path), dtype="float32", always_2d=True)
         clip = clip.mean(axis=1)
@@ -126,12 +135,28 @@ def main(argv=None) -> int:
                          "mel_distance": mel_distance(out, clip, sr),
                          "stoi": stoi(out, clip, sr) if cls == "speech" else None,
                          "encode_x_realtime": seconds / t_enc, "decode_x_realtime": seconds / t_dec})
+            if aec_bundle is not None:
+                data = aecodec.compress_audio(clip, sr, bitrate=target, model=aec_bundle)
+                t1 = time.perf_counter()
+                out, _ = aecodec.decompress_audio(data, model=aec_bundle)
+                t2 = time.perf_counter()
+                q = aecodec.info(data)["quality"]
+                # the bitrate search encodes several times: time one encode at the chosen quality
+                t0 = time.perf_counter()
+                aecodec.compress_audio(clip, sr, quality=q, model=aec_bundle)
+                t_enc1 = time.perf_counter() - t0
+                rows.append({"codec": "aecodec", "target_kbps": target, "clip": path.name, "class": cls,
+                             "quality": q, "kbps": len(data) * 8 / seconds / 1000, "si_sdr": si_sdr(out, clip),
+                             "mel_distance": mel_distance(out, clip, sr),
+                             "stoi": stoi(out, clip, sr) if cls == "speech" else None,
+                             "encode_x_realtime": seconds / t_enc1, "decode_x_realtime": seconds / (t2 - t1)})
     summary = []
-    for target in args.targets:
-        for cls in sorted({r["class"] for r in rows}):
-            sel = [r for r in rows if r["target_kbps"] == target and r["class"] == cls]
+    for codec, target, cls in sorted({(r["codec"], r["target_kbps"], r["class"]) for r in rows},
+                                     key=lambda k: (k[1], k[2], k[0])):
+        sel = [r for r in rows if r["codec"] == codec and r["target_kbps"] == target and r["class"] == cls]
+        if sel:
             st = [r["stoi"] for r in sel if r["stoi"] is not None]
-            summary.append({"codec": "opus", "target_kbps": target, "class": cls, "clips": len(sel),
+            summary.append({"codec": codec, "target_kbps": target, "class": cls, "clips": len(sel),
                             "kbps": float(np.mean([r["kbps"] for r in sel])),
                             "si_sdr": float(np.mean([r["si_sdr"] for r in sel])),
                             "mel_distance": float(np.mean([r["mel_distance"] for r in sel])),
@@ -139,7 +164,7 @@ def main(argv=None) -> int:
                             "encode_x_realtime": float(np.median([r["encode_x_realtime"] for r in sel])),
                             "decode_x_realtime": float(np.median([r["decode_x_realtime"] for r in sel]))})
     report = {"clips": _rel(args.clips), "num_clips": len(paths), "summary": summary, "rows": rows,
-              "aecodec": "unavailable: no audio model bundle ships yet (audio run time not built)",
+              "aecodec": aec_status,
               "opus": f"libsndfile {sf.__libsndfile_version__} OGG/OPUS, compression_level = (256 - kbps) / 250"}
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -151,7 +176,8 @@ def main(argv=None) -> int:
         st = f"{s['stoi']:.3f}" if s["stoi"] is not None else "-"
         print(f"| {s['codec']} | {s['target_kbps']:g} | {s['class']} | {s['clips']} | {s['kbps']:.2f} | {s['si_sdr']:.2f} | "
               f"{s['mel_distance']:.3f} | {st} | {s['encode_x_realtime']:.0f} | {s['decode_x_realtime']:.0f} |")
-    print(f"| aecodec | | | | {report['aecodec']} | | | | | |")
+    if aec_bundle is None:
+        print(f"| aecodec | | | | {report['aecodec']} | | | | | |")
     return 0
 
 

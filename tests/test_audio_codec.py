@@ -133,3 +133,20 @@ def test_bitrate_mode_is_monotonic_and_respected(bundle):
     target = 8 * sizes[1] / 1000  # kbps of quality 50 for this one-second clip
     data = aecodec.compress_audio(x, 24000, bitrate=target, model=bundle)
     assert 8 * len(data) / 1000 <= target and aecodec.info(data)["quality"] >= 50
+
+
+def test_audio_benchmark_runs_with_a_model(bundle, tmp_path, monkeypatch):
+    import json
+    from pathlib import Path
+
+    import soundfile as sf
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import rd_audio
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    sf.write(clips / "speech_x.flac", tone(24000, 24000), 24000)
+    assert rd_audio.main(["--clips", str(clips), "--targets", "12", "--model", bundle, "--out-dir", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "rd_audio.json").read_text())
+    assert {s["codec"] for s in report["summary"]} == {"opus", "aecodec"}
