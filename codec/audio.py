@@ -22,7 +22,10 @@ DEFAULT_AUDIO_MODEL = "audio-edge"
 DEFAULT_AUDIO_QUALITY = 50
 CHUNK_FRAMES = 1500  # latent frames per network call (20 s at 75 Hz)
 HALO_FRAMES = 8  # context frames each side (the transforms reach about 3)
-MAX_SECONDS = 6 * 3600
+# Longest audio accepted (per call: max_seconds=...; CLI --max-seconds). Decoding also refuses
+# more than MAX_SECONDS × 48 kHz × 2 channels samples in total, whatever the header's rate, so a
+# hostile header cannot make it allocate more than ~4 GB of float32 output.
+MAX_SECONDS = 3 * 3600
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf"}
 
 
@@ -77,7 +80,7 @@ def _decode_channel(bundle: ModelBundle, symbols: np.ndarray, gains: np.ndarray)
 
 
 def compress_audio(data: np.ndarray, samplerate: int, quality: int = DEFAULT_AUDIO_QUALITY, *, model=None,
-                   bitrate: float | None = None) -> bytes:
+                   bitrate: float | None = None, max_seconds: float | None = None) -> bytes:
     """float or int16 samples, shape (n,) or (n, channels), at any sample rate -> .aec bytes.
 
     bitrate (kbps, whole file): instead of quality, the highest quality whose file stays at or under
@@ -92,12 +95,12 @@ def compress_audio(data: np.ndarray, samplerate: int, quality: int = DEFAULT_AUD
         lo, hi, best = 1, 100, None
         while lo <= hi:
             mid = (lo + hi) // 2
-            out = compress_audio(data, samplerate, mid, model=model)
+            out = compress_audio(data, samplerate, mid, model=model, max_seconds=max_seconds)
             if seconds and 8 * len(out) / seconds / 1000 <= bitrate:
                 best, lo = out, mid + 1
             else:
                 hi = mid - 1
-        return best if best is not None else compress_audio(data, samplerate, 1, model=model)
+        return best if best is not None else compress_audio(data, samplerate, 1, model=model, max_seconds=max_seconds)
     quality = _check_quality(quality)
     arr = np.asarray(data)
     if arr.dtype == np.int16:
@@ -112,8 +115,9 @@ def compress_audio(data: np.ndarray, samplerate: int, quality: int = DEFAULT_AUD
         raise InputError(f"audio must be (samples,) or (samples, 1..{container.MAX_CHANNELS} channels), got {np.shape(data)}")
     if not isinstance(samplerate, (int, np.integer)) or not 1 <= samplerate <= container.MAX_SAMPLE_RATE:
         raise InputError(f"invalid sample rate {samplerate!r}")
-    if arr.shape[0] > MAX_SECONDS * samplerate:
-        raise InputError(f"audio longer than {MAX_SECONDS // 3600} hours")
+    limit = max_seconds or MAX_SECONDS
+    if arr.shape[0] > limit * samplerate:
+        raise InputError(f"audio longer than {limit:g} s (raise the limit with max_seconds / --max-seconds)")
     if not np.all(np.isfinite(arr)):
         raise InputError("audio contains NaN or infinite samples")
     bundle = _audio_bundle(model)
@@ -129,7 +133,7 @@ def compress_audio(data: np.ndarray, samplerate: int, quality: int = DEFAULT_AUD
     return container.pack(AecFile(header, {container.SECTION_AUDIO_LATENT: b"".join(payload)}))
 
 
-def decompress_audio(data, *, model=None) -> tuple[np.ndarray, int]:
+def decompress_audio(data, *, model=None, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
     """.aec bytes (or path / file object) -> (float32 samples (n,) or (n, channels), original sample rate)."""
     from .image import _read_source
 
@@ -137,8 +141,10 @@ def decompress_audio(data, *, model=None) -> tuple[np.ndarray, int]:
     hdr = f.header
     if not isinstance(hdr, AudioHeader):
         raise FormatError("this .aec file holds an image, not audio (use aecodec.decompress)")
-    if hdr.num_samples > MAX_SECONDS * hdr.sample_rate:
-        raise FormatError(f"audio longer than {MAX_SECONDS // 3600} hours")
+    limit = max_seconds or MAX_SECONDS
+    if hdr.num_samples > limit * hdr.sample_rate or hdr.num_samples * hdr.channels > limit * 96_000:
+        # checked before anything is allocated
+        raise FormatError(f"audio longer than {limit:g} s (raise the limit with max_seconds / --max-seconds)")
     bundle = bundle_for_id(hdr.model_id, model)
     rate = int(bundle.manifest["sample_rate"])
     hop = bundle.downsample

@@ -66,7 +66,8 @@ def _compress_audio_one(inp: str, out: str, args) -> str:
     if not Path(inp).exists():
         raise CliError(f"no such file: {inp}")
     samples, rate = read_audio(inp)
-    data = compress_audio(samples, rate, quality=args.quality, model=args.model, bitrate=args.bitrate)
+    data = compress_audio(samples, rate, quality=args.quality, model=args.model, bitrate=args.bitrate,
+                          max_seconds=args.max_seconds)
     _write_output(out, data, args.force)
     seconds = samples.shape[0] / rate
     return (f"{inp} -> {out}: {seconds:.2f} s, {rate} Hz, {samples.shape[1]} ch, {len(data)} bytes, "
@@ -154,7 +155,7 @@ def _decompress_audio_one(inp: str, data: bytes, out: str, args) -> str:
         out = str(Path(out).with_suffix(".wav"))
     if out != "-" and Path(out).exists() and not args.force:
         raise CliError(f"{out} already exists (use -f to overwrite)")
-    samples, rate = decompress_audio(data, model=args.model)
+    samples, rate = decompress_audio(data, model=args.model, max_seconds=args.max_seconds)
     buf = io.BytesIO()
     formats = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG"}
     write_audio(buf, samples, rate, fmt="WAV" if out == "-" else formats[Path(out).suffix.lower()])
@@ -268,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--model", help="model bundle folder or shipped name (default: image-edge)")
     c.add_argument("--quiet", action="store_true", help="no summary line")
     c.add_argument("--max-pixels", type=int, metavar="N", help="refuse larger images (default 256000000)")
+    c.add_argument("--max-seconds", type=float, metavar="S", help="refuse longer audio (default 10800)")
     c.set_defaults(run=_cmd_compress)
 
     d = sub.add_parser("decompress", help=".aec -> image")
@@ -279,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--model", help="model bundle folder (default: the shipped bundle named by the file)")
     d.add_argument("--quiet", action="store_true")
     d.add_argument("--max-pixels", type=int, metavar="N", help="refuse files that claim more pixels (default 256000000)")
+    d.add_argument("--max-seconds", type=float, metavar="S", help="refuse audio files that claim more (default 10800)")
     d.set_defaults(run=_cmd_decompress)
 
     i = sub.add_parser("info", help="print the header of an .aec file")

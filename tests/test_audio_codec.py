@@ -150,3 +150,37 @@ def test_audio_benchmark_runs_with_a_model(bundle, tmp_path, monkeypatch):
     assert rd_audio.main(["--clips", str(clips), "--targets", "12", "--model", bundle, "--out-dir", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "rd_audio.json").read_text())
     assert {s["codec"] for s in report["summary"]} == {"opus", "aecodec"}
+
+
+def test_length_limit_is_checked_from_the_header(bundle):
+    data = aecodec.compress_audio(tone(8000, 8000), 8000, model=bundle)
+    with pytest.raises(FormatError, match="longer than"):
+        aecodec.decompress_audio(data, model=bundle, max_seconds=0.5)
+    with pytest.raises(InputError, match="longer than"):
+        aecodec.compress_audio(tone(8000, 8000), 8000, model=bundle, max_seconds=0.5)
+
+
+def test_fuzzed_audio_files_fail_cleanly(bundle):
+    """Mutations of a valid audio file, re-sealed with a correct CRC: only AecError or a well-formed result."""
+    import struct
+    import zlib
+
+    data = aecodec.compress_audio(tone(2000, 16000, 2), 16000, model=bundle)
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        body = bytearray(data[:-4])
+        for _ in range(rng.integers(1, 6)):
+            pos = int(rng.integers(0, len(body)))
+            op = rng.integers(0, 3)
+            if op == 0:
+                body[pos] ^= int(rng.integers(1, 256))
+            elif op == 1:
+                del body[pos : pos + int(rng.integers(1, 8))]
+            else:
+                body[pos:pos] = rng.integers(0, 256, int(rng.integers(1, 8)), dtype=np.uint8).tobytes()
+        sealed = bytes(body) + struct.pack("<I", zlib.crc32(body))
+        try:
+            y, r = aecodec.decompress_audio(sealed, model=bundle, max_seconds=60)
+        except AecError:
+            continue
+        assert y.dtype == np.float32 and r >= 1
