@@ -1,7 +1,7 @@
 """Coverage-guided fuzzing of the .aec parser and decoder with atheris (libFuzzer).
 
-Each input is tried twice: as raw bytes, and "re-sealed" (the model id set to the shipped
-model's and the CRC recomputed) so that mutations reach the section parser, the entropy
+Each input is tried twice: as raw bytes, and "re-sealed" (the model id set to the shipped image
+model's, or to a small random audio model exported at start-up for audio files, and the CRC recomputed) so that mutations reach the section parser, the entropy
 decoder and the decoder network instead of stopping at the CRC check. Anything other than
 an aecodec.AecError (or a clean decode) is a finding: libFuzzer stops and writes the input.
 
@@ -25,19 +25,48 @@ with atheris.instrument_imports(include=["aecodec"]):
 
 MODEL_ID = bytes.fromhex(aecodec.load_bundle().model_id)
 MAX_PIXELS = 1 << 20  # keep each decode small: the fuzzer is after parser bugs, not big images
+MAX_SECONDS = 30
+
+
+def _audio_bundle():
+    """No audio model ships yet: export a small random one (needs torch) so the audio decoder is fuzzed too."""
+    import tempfile
+    from pathlib import Path
+
+    try:
+        import torch
+
+        from aecodec.export.audio_export import export_audio_bundle
+        from aecodec.train.audio_model import AudioCodecModel, AudioConfig
+    except ImportError:
+        return None
+    root = Path(tempfile.mkdtemp(prefix="aec-fuzz-"))
+    torch.manual_seed(0)
+    cfg = AudioConfig(channels=4, latent=8)
+    torch.save({"model": AudioCodecModel(cfg).state_dict(), "config": cfg.to_dict(), "modality": "audio"}, root / "a.pt")
+    export_audio_bundle(root / "a.pt", root / "bundle")
+    return aecodec.load_bundle(root / "bundle")
+
+
+AUDIO = _audio_bundle()
 
 
 def reseal(data: bytes) -> bytes:
     if len(data) < 28:
         return data
     body = bytearray(data[:-4])
-    body[8:24] = MODEL_ID
+    body[8:24] = bytes.fromhex(AUDIO.model_id) if AUDIO is not None and body[5] == 2 else MODEL_ID
     return bytes(body) + struct.pack("<I", zlib.crc32(body))
 
 
 def test_one_input(data: bytes) -> None:
     for candidate in (data, reseal(data)):
         try:
+            if len(candidate) > 5 and candidate[5] == 2 and AUDIO is not None:
+                wave, rate = aecodec.decompress_audio(candidate, model=AUDIO, max_seconds=MAX_SECONDS)
+                if wave.dtype.name != "float32" or rate < 1:
+                    raise AssertionError(f"decoded to {wave.dtype} at {rate} Hz")
+                continue
             out = aecodec.decompress(candidate, as_array=True, max_pixels=MAX_PIXELS)
         except AecError:
             continue

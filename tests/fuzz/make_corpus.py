@@ -27,7 +27,21 @@ def main() -> None:
         if profile:
             img.info["icc_profile"] = profile
         (OUT / f"{name}.aec").write_bytes(aecodec.compress(img, quality=q))
-    print(f"wrote {len(cases)} seeds to {OUT}")
+    try:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("fuzz_decode", Path(__file__).parent / "fuzz_decode.py")
+        fz = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(fz)  # builds the small audio bundle
+        if fz.AUDIO is not None:
+            t = np.arange(1200) / 8000
+            (OUT / "audio_mono_8k.aec").write_bytes(aecodec.compress_audio(np.sin(t * 2000).astype(np.float32), 8000,
+                                                                              model=fz.AUDIO))
+            st = np.stack([np.sin(t * 900), np.cos(t * 300)], -1).astype(np.float32)
+            (OUT / "audio_stereo_8k.aec").write_bytes(aecodec.compress_audio(st, 8000, quality=90, model=fz.AUDIO))
+    except ImportError:
+        pass
+    print(f"wrote seeds to {OUT}")
 
 
 if __name__ == "__main__":
