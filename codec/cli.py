@@ -54,10 +54,18 @@ def _compress_one(inp: str, out: str, args) -> str:
     if not raw:
         raise CliError("input is empty")
     image = open_image(raw, name="<stdin>" if inp == "-" else inp, max_pixels=args.max_pixels)
-    data = compress(image, quality=args.quality, model=args.model, max_pixels=args.max_pixels)
+    timings: dict = {}
+    data = compress(image, quality=args.quality, model=args.model, max_pixels=args.max_pixels, timings=timings)
     _write_output(out, data, args.force)
     w, h = image.size
-    return f"{inp} -> {out}: {w}x{h}, {len(data)} bytes, {8 * len(data) / (w * h):.3f} bpp, q {args.quality}"
+    return (f"{inp} -> {out}: {w}x{h}, {len(data)} bytes, {8 * len(data) / (w * h):.3f} bpp, q {args.quality}"
+            + _timing_text(args, timings))
+
+
+def _timing_text(args, timings: dict) -> str:
+    if not getattr(args, "verbose", False):
+        return ""
+    return " (" + ", ".join(f"{k} {1000 * v:.0f} ms" for k, v in timings.items()) + ")"
 
 
 def _compress_audio_one(inp: str, out: str, args) -> str:
@@ -181,7 +189,8 @@ def _decompress_one(inp: str, out: str, args) -> str:
             raise CliError(f"unknown output format {suffix or '(no extension)'!r}; use .png, .jpg, .webp, .bmp, .tif")
         if Path(out).exists() and not args.force:
             raise CliError(f"{out} already exists (use -f to overwrite)")
-    image = decompress(data, model=args.model, max_pixels=args.max_pixels)
+    timings: dict = {}
+    image = decompress(data, model=args.model, max_pixels=args.max_pixels, timings=timings)
     assert isinstance(image, Image.Image)
     buf = io.BytesIO()
     save_args = {}
@@ -196,7 +205,7 @@ def _decompress_one(inp: str, out: str, args) -> str:
     except (OSError, KeyError, ValueError) as e:
         raise CliError(f"cannot write {fmt}: {e}") from None
     _write_output(out, buf.getvalue(), args.force)
-    return f"{inp} -> {out}: {image.size[0]}x{image.size[1]} {image.mode}"
+    return f"{inp} -> {out}: {image.size[0]}x{image.size[1]} {image.mode}" + _timing_text(args, timings)
 
 
 def _cmd_info(args) -> int:
@@ -268,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-b", "--bitrate", type=float, metavar="KBPS", help="audio: target kbps (whole file) instead of -q")
     c.add_argument("--model", help="model bundle folder or shipped name (default: image-edge)")
     c.add_argument("--quiet", action="store_true", help="no summary line")
+    c.add_argument("-v", "--verbose", action="store_true", help="add per-stage timings to the summary")
     c.add_argument("--max-pixels", type=int, metavar="N", help="refuse larger images (default 256000000)")
     c.add_argument("--max-seconds", type=float, metavar="S", help="refuse longer audio (default 10800)")
     c.set_defaults(run=_cmd_compress)
@@ -280,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--format", help="image format for stdout or batch outputs (default png)")
     d.add_argument("--model", help="model bundle folder (default: the shipped bundle named by the file)")
     d.add_argument("--quiet", action="store_true")
+    d.add_argument("-v", "--verbose", action="store_true", help="add per-stage timings to the summary")
     d.add_argument("--max-pixels", type=int, metavar="N", help="refuse files that claim more pixels (default 256000000)")
     d.add_argument("--max-seconds", type=float, metavar="S", help="refuse audio files that claim more (default 10800)")
     d.set_defaults(run=_cmd_decompress)
