@@ -82,8 +82,8 @@ class MsSsim:
         if self._fn is None or min(a.shape[:2]) <= 160:  # 4 downsamplings of an 11-tap window
             return None
         t = self._torch
-        x = t.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].double()
-        y = t.from_numpy(np.ascontiguousarray(b)).permute(2, 0, 1)[None].double()
+        x = t.from_numpy(np.array(a, dtype=np.float32)).permute(2, 0, 1)[None]
+        y = t.from_numpy(np.array(b, dtype=np.float32)).permute(2, 0, 1)[None]
         return float(self._fn(x, y, data_range=255.0, size_average=True))
 
 
