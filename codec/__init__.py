@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 from .bundle import ModelBundle, load_bundle, select_providers  # noqa: E402
 from .container import FORMAT_VERSION  # noqa: E402
 from .errors import AecError, FormatError, InputError, ModelMismatchError, UnsupportedVersionError  # noqa: E402
-from .audio import compress_audio, decompress_audio  # noqa: E402
+from .audio import compress_audio, compress_audio_file, decompress_audio, decompress_audio_to_file  # noqa: E402
 from .image import DEFAULT_QUALITY, compress, decompress, info, open_image  # noqa: E402
 from .pillow_plugin import register as _register_pillow_plugin  # noqa: E402
 
@@ -46,5 +46,5 @@ def decompress_file(src: str | Path, dst: str | Path, *, overwrite: bool = False
 __all__ = [
     "AecError", "FormatError", "InputError", "ModelMismatchError", "UnsupportedVersionError", "ModelBundle",
     "FORMAT_VERSION", "DEFAULT_QUALITY", "compress", "decompress", "compress_file", "decompress_file", "info",
-    "load_bundle", "open_image", "select_providers", "__version__", "compress_audio", "decompress_audio",
+    "load_bundle", "open_image", "select_providers", "__version__", "compress_audio", "decompress_audio", "compress_audio_file", "decompress_audio_to_file",
 ]

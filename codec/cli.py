@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import AecError
+from .fileio import atomic_output
 from .fileio import write_atomic as _write_output
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -69,17 +70,18 @@ def _timing_text(args, timings: dict) -> str:
 
 
 def _compress_audio_one(inp: str, out: str, args) -> str:
-    from .audio import compress_audio, read_audio
+    from .audio import compress_audio_file
+    from .image import info
 
     if not Path(inp).exists():
         raise CliError(f"no such file: {inp}")
-    samples, rate = read_audio(inp)
-    data = compress_audio(samples, rate, quality=args.quality, model=args.model, bitrate=args.bitrate,
-                          max_seconds=args.max_seconds)
+    data = compress_audio_file(inp, quality=args.quality, model=args.model, bitrate=args.bitrate,
+                               max_seconds=args.max_seconds)  # read in blocks: bounded memory
     _write_output(out, data, args.force)
-    seconds = samples.shape[0] / rate
-    return (f"{inp} -> {out}: {seconds:.2f} s, {rate} Hz, {samples.shape[1]} ch, {len(data)} bytes, "
-            f"{8 * len(data) / seconds / 1000:.2f} kbps, q {args.quality}")
+    meta = info(data)
+    seconds = meta["samples"] / meta["sample_rate"]
+    return (f"{inp} -> {out}: {seconds:.2f} s, {meta['sample_rate']} Hz, {meta['channels']} ch, {len(data)} bytes, "
+            f"{8 * len(data) / seconds / 1000:.2f} kbps, q {meta['quality']}")
 
 
 def _cmd_compress(args) -> int:
@@ -155,20 +157,24 @@ def _cmd_decompress(args) -> int:
 
 
 def _decompress_audio_one(inp: str, data: bytes, out: str, args) -> str:
-    from .audio import decompress_audio, write_audio
+    from .audio import decompress_audio, decompress_audio_to_file, write_audio
 
-    if out != "-" and Path(out).suffix.lower() not in (".wav", ".flac", ".ogg", ".oga"):
+    formats = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG"}
+    if out != "-" and Path(out).suffix.lower() not in formats:
         if args.output and not Path(args.output).is_dir():
             raise CliError(f"audio output must be .wav, .flac or .ogg, not {Path(out).suffix or '(none)'}")
         out = str(Path(out).with_suffix(".wav"))
-    if out != "-" and Path(out).exists() and not args.force:
-        raise CliError(f"{out} already exists (use -f to overwrite)")
-    samples, rate = decompress_audio(data, model=args.model, max_seconds=args.max_seconds)
-    buf = io.BytesIO()
-    formats = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG"}
-    write_audio(buf, samples, rate, fmt="WAV" if out == "-" else formats[Path(out).suffix.lower()])
-    _write_output(out, buf.getvalue(), args.force)
-    return f"{inp} -> {out}: {len(samples) / rate:.2f} s, {rate} Hz"
+    if out == "-":  # a pipe cannot be seeked back to patch the WAV header: decode in memory
+        samples, rate = decompress_audio(data, model=args.model, max_seconds=args.max_seconds)
+        buf = io.BytesIO()
+        write_audio(buf, samples, rate, fmt="WAV")
+        _write_output(out, buf.getvalue(), args.force)
+        n = len(samples)
+    else:  # streamed block by block into a temp file beside the target, then renamed
+        with atomic_output(out, args.force) as tmp:
+            n, _, rate = decompress_audio_to_file(data, tmp, formats[Path(out).suffix.lower()], model=args.model,
+                                                  max_seconds=args.max_seconds)
+    return f"{inp} -> {out}: {n / rate:.2f} s, {rate} Hz"
 
 
 def _decompress_one(inp: str, out: str, args) -> str:

@@ -1,13 +1,18 @@
 """Writing outputs all-or-nothing: a temp file beside the target, then an atomic rename/link.
 
 The target is either absent, its old contents, or complete: never partial. A process killed with
-SIGKILL during the write cannot clean up, so a hidden `.NAME.XXXX.part` file may remain beside it.
+SIGKILL during the write cannot clean up its hidden `.NAME.HOST.PID.XXXX.part` temp file, so each
+write first removes such leftovers of the same target left by processes of this host that no longer
+run (the host is in the name so a shared network folder never loses another machine's live file).
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import AecError
@@ -25,6 +30,15 @@ def write_atomic(path: str, data: bytes, force: bool) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
+    with atomic_output(path, force) as tmp:
+        with open(tmp, "wb") as f:
+            _write_all(f, data)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str, force: bool) -> Iterator[str]:
+    """Yield a temp path beside `path`; when the block succeeds it becomes `path` atomically
+    (rename with force, else a link that never clobbers), otherwise it is removed."""
     target = Path(path)
     if target.is_dir():
         raise OutputError(f"output is a directory: {path}")
@@ -33,11 +47,14 @@ def write_atomic(path: str, data: bytes, force: bool) -> None:
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise OutputError(f"output folder does not exist: {folder}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
+    remove_stale_parts(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{_host()}.{os.getpid()}.", suffix=".part", dir=folder)
+    os.close(fd)
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            _write_all(f, data)
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
         if force:
             os.replace(tmp, target)
         else:
@@ -52,6 +69,39 @@ def write_atomic(path: str, data: bytes, force: bool) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _host() -> str:
+    return "".join(c for c in socket.gethostname() if c.isalnum() or c == "-")[:32] or "host"
+
+
+def remove_stale_parts(target: Path) -> list[Path]:
+    """Remove `.NAME.HOST.PID.*.part` files of this target left by dead processes of this host."""
+    folder = target.parent if str(target.parent) else Path(".")
+    prefix = f".{target.name}.{_host()}."
+    removed: list[Path] = []
+    try:
+        candidates = [p for p in folder.iterdir() if p.name.startswith(prefix) and p.name.endswith(".part")]
+    except OSError:
+        return removed
+    for p in candidates:
+        pid_text = p.name[len(prefix):].split(".", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid() or _alive(int(pid_text)):
+            continue
+        with contextlib.suppress(OSError):
+            p.unlink()
+            removed.append(p)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but not ours (EPERM): alive
+        return True
+    return True
 
 
 def _umask() -> int:
@@ -77,4 +127,3 @@ def _write_all(f, data: bytes) -> None:
     else:
         f.write(data)
     f.flush()
-    os.fsync(f.fileno())

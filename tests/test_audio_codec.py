@@ -184,3 +184,33 @@ def test_fuzzed_audio_files_fail_cleanly(bundle):
         except AecError:
             continue
         assert y.dtype == np.float32 and r >= 1
+
+
+def test_streaming_file_path_matches_the_array_api(bundle, tmp_path, monkeypatch):
+    """Reading the file in blocks (bounded memory) gives the same bytes as coding the decoded array,
+    and decoding straight into a file gives the same samples (to 16-bit PCM) as decoding to an array."""
+    import soundfile as sf
+
+    x = tone(44100 * 3 + 11, 44100, 2)
+    src = tmp_path / "in.flac"
+    sf.write(src, x, 44100, subtype="PCM_24")
+    decoded, _ = sf.read(src, dtype="float32")
+    reference = aecodec.compress_audio(decoded, 44100, quality=70, model=bundle)
+    monkeypatch.setattr(aa, "READ_BLOCK", 5000)  # many blocks, not aligned to hops or chunks
+    monkeypatch.setattr(aa, "CHUNK_FRAMES", 37)
+    assert aecodec.compress_audio_file(src, quality=70, model=bundle) == reference
+    assert aecodec.compress_audio(decoded, 44100, quality=70, model=bundle) == reference
+    y, rate = aecodec.decompress_audio(reference, model=bundle)
+    n, ch, r = aecodec.decompress_audio_to_file(reference, str(tmp_path / "out.wav"), "WAV", model=bundle)
+    z, _ = sf.read(tmp_path / "out.wav", dtype="float32")
+    assert (n, ch, r) == (len(x), 2, 44100) and z.shape == y.shape
+    assert np.max(np.abs(z - y)) <= 1.0 / 32768 + 1e-6
+
+
+def test_bitrate_search_runs_the_encoder_network_once(bundle, monkeypatch):
+    calls = []
+    b = aa._audio_bundle(bundle)
+    original = type(b).run_encoder
+    monkeypatch.setattr(type(b), "run_encoder", lambda self, x: calls.append(1) or original(self, x))
+    aecodec.compress_audio(tone(24000, 24000), 24000, bitrate=3.0, model=b)
+    assert len(calls) == 1

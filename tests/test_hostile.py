@@ -160,6 +160,26 @@ def test_sigkill_mid_write_never_leaves_partial_output(tmp_path):
         assert data == b"old contents" or container.unpack(data).header.width == 400
         leftovers = [p.name for p in tmp_path.iterdir() if p.name not in ("in.png", "out.aec")]
         assert all(n.startswith(".out.aec.") and n.endswith(".part") for n in leftovers), leftovers
+        assert len(leftovers) <= 1, leftovers  # each write removes what killed writers left behind
+    res = subprocess.run([sys.executable, "-m", "aecodec", "compress", str(src), "-o", str(target), "-f", "--quiet"])
+    assert res.returncode == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png", "out.aec"]
+
+
+def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
+    from aecodec.fileio import _host, write_atomic
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".out.aec.{_host()}.{dead.pid}.abc123.part"
+    live = tmp_path / f".out.aec.{_host()}.{os.getppid()}.def456.part"  # a running process: kept
+    other_host = tmp_path / f".out.aec.otherhost.{dead.pid}.ghi789.part"  # maybe alive elsewhere: kept
+    other_target = tmp_path / f".other.aec.{_host()}.{dead.pid}.jkl012.part"
+    for p in (stale, live, other_host, other_target):
+        p.write_bytes(b"partial")
+    write_atomic(str(tmp_path / "out.aec"), b"new", force=False)
+    assert (tmp_path / "out.aec").read_bytes() == b"new"
+    assert not stale.exists() and live.exists() and other_host.exists() and other_target.exists()
 
 
 def test_tiled_coding_matches_whole_image(monkeypatch):

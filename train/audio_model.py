@@ -20,7 +20,7 @@ from .model import FactorizedDensity
 
 SAMPLE_RATE = 24_000
 # rate points (λ on the distortion, rate in kbps); one gain vector each
-DEFAULT_AUDIO_LAMBDAS = (0.5, 1.0, 2.0, 4.0, 8.0)
+DEFAULT_AUDIO_LAMBDAS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 
 @dataclass
@@ -125,9 +125,17 @@ class AudioCodecModel(nn.Module):
         self.log_gains = nn.Parameter(
             torch.linspace(math.log(0.5), math.log(4.0), k)[:, None].repeat(1, cfg.latent).contiguous())
         self.register_buffer("lambdas", torch.tensor(cfg.lambdas, dtype=torch.float32))
+        # bfloat16 autocast for the conv transforms in training (trainer --bf16); entropy model and losses stay float32
+        self.transform_dtype: torch.dtype | None = None
+
+    def _autocast(self, x: torch.Tensor):
+        enabled = self.transform_dtype is not None and self.training
+        return torch.autocast(x.device.type, dtype=self.transform_dtype or torch.bfloat16, enabled=enabled)
 
     def forward(self, x: torch.Tensor, level: torch.Tensor) -> dict[str, torch.Tensor]:
-        y = self.encoder(x)
+        with self._autocast(x):
+            y = self.encoder(x)
+        y = y.float()
         gain = torch.exp(self.log_gains[level])[:, :, None]
         v = y * gain
         if self.training:
@@ -140,7 +148,9 @@ class AudioCodecModel(nn.Module):
         half = (0.5 / gain).permute(1, 0, 2).expand(c, b, f).reshape(c, 1, -1)
         lik = self.density.bin_probability(centre - half, centre + half).clamp_min(1e-9)
         bits = -torch.log2(lik).reshape(c, b, f).sum(dim=(0, 2))
-        x_hat = self.decoder(rounded / gain)
+        with self._autocast(x):
+            x_hat = self.decoder(rounded / gain)
+        x_hat = x_hat.float()
         seconds = x.shape[-1] / self.config.sample_rate
         return {"x_hat": x_hat, "kbps": bits / seconds / 1000,
                 "stft": multi_resolution_stft_loss(x_hat, x), "l1": (x_hat - x).abs().mean(dim=(1, 2))}
