@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import AecError
+from .image import DEFAULT_QUALITY
 from .fileio import atomic_output
 from .fileio import write_atomic as _write_output
 
@@ -56,10 +57,11 @@ def _compress_one(inp: str, out: str, args) -> str:
         raise CliError("input is empty")
     image = open_image(raw, name="<stdin>" if inp == "-" else inp, max_pixels=args.max_pixels)
     timings: dict = {}
-    data = compress(image, quality=args.quality, model=args.model, max_pixels=args.max_pixels, timings=timings)
+    quality = DEFAULT_QUALITY if args.quality is None else args.quality
+    data = compress(image, quality=quality, model=args.model, max_pixels=args.max_pixels, timings=timings)
     _write_output(out, data, args.force)
     w, h = image.size
-    return (f"{inp} -> {out}: {w}x{h}, {len(data)} bytes, {8 * len(data) / (w * h):.3f} bpp, q {args.quality}"
+    return (f"{inp} -> {out}: {w}x{h}, {len(data)} bytes, {8 * len(data) / (w * h):.3f} bpp, q {quality}"
             + _timing_text(args, timings))
 
 
@@ -70,12 +72,12 @@ def _timing_text(args, timings: dict) -> str:
 
 
 def _compress_audio_one(inp: str, out: str, args) -> str:
-    from .audio import compress_audio_file
+    from .audio import DEFAULT_AUDIO_QUALITY, compress_audio_file
     from .image import info
 
     if not Path(inp).exists():
         raise CliError(f"no such file: {inp}")
-    data = compress_audio_file(inp, quality=args.quality, model=args.model, bitrate=args.bitrate,
+    data = compress_audio_file(inp, quality=DEFAULT_AUDIO_QUALITY if args.quality is None else args.quality, model=args.model, bitrate=args.bitrate,
                                max_seconds=args.max_seconds)  # read in blocks: bounded memory
     _write_output(out, data, args.force)
     meta = info(data)
@@ -259,43 +261,54 @@ def _cmd_models(args) -> int:
 
 
 _EPILOG = """examples:
-  aecodec compress photo.png -q 60                 photo.png -> photo.aec
+  aecodec compress photo.png -q 60                 photo.png -> photo.aec (-q on compress is the quality)
   aecodec compress shots/ extra.jpg -o out/        batch: every image in shots/ and extra.jpg
   aecodec decompress photo.aec -o back.webp        format from the extension
+  aecodec compress song.flac -b 12                 audio at 12 kbps -> song.aec
+  aecodec decompress song.aec                      -> song.wav (original rate, channels, length)
   cat a.png | aecodec compress - -o - | aecodec decompress - -o - > b.png
+  aecodec -q compress photo.png -f                 -q before the command (or --quiet anywhere): no summary
   aecodec info photo.aec --json
   aecodec models
+  aecodec bench                                    speed of this machine (--json)
+  source <(aecodec completion bash)                tab completion (bash; zsh: completion zsh)
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="aecodec", description="Learned image codec (.aec files).", epilog=_EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="aecodec", description="Learned image and audio codec (.aec files).",
+                                epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"aecodec {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{compress,decompress,info,models}")
+    # zstd habit -q/--quiet, -v/--verbose before the command; on `compress`, -q is the quality (cwebp habit)
+    p.add_argument("-q", "--quiet", dest="global_quiet", action="store_true", help="no summary lines")
+    p.add_argument("-v", "--verbose", dest="global_verbose", action="store_true", help="per-stage timings")
+    sub = p.add_subparsers(dest="command", required=True,
+                           metavar="{compress,decompress,info,models,bench,completion}")
 
-    c = sub.add_parser("compress", help="image -> .aec")
-    c.add_argument("input", nargs="+", help="image file(s) or folder(s) (png, jpg, webp, ...), or - for stdin")
+    c = sub.add_parser("compress", help="image or audio -> .aec")
+    c.add_argument("input", nargs="+", help="image/audio file(s) or folder(s) (png, jpg, webp, ..., wav, flac, ogg), "
+                                            "or - for stdin (images)")
     c.add_argument("-o", "--output", help="output .aec (default: input name with .aec; - for stdout); "
                                           "a folder when there are several inputs")
-    c.add_argument("-q", "--quality", type=int, default=75, metavar="Q", help="1..100, higher = better (default 75)")
+    c.add_argument("-q", "--quality", type=int, metavar="Q",
+                   help="1..100, higher = better (default 75 for images, 50 for audio)")
     c.add_argument("-f", "--force", action="store_true", help="overwrite the output")
     c.add_argument("-b", "--bitrate", type=float, metavar="KBPS", help="audio: target kbps (whole file) instead of -q")
-    c.add_argument("--model", help="model bundle folder or shipped name (default: image-edge)")
+    c.add_argument("--model", help="model bundle folder or shipped name (default: image-edge / audio-edge)")
     c.add_argument("--quiet", action="store_true", help="no summary line")
     c.add_argument("-v", "--verbose", action="store_true", help="add per-stage timings to the summary")
     c.add_argument("--max-pixels", type=int, metavar="N", help="refuse larger images (default 256000000)")
     c.add_argument("--max-seconds", type=float, metavar="S", help="refuse longer audio (default 10800)")
     c.set_defaults(run=_cmd_compress)
 
-    d = sub.add_parser("decompress", help=".aec -> image")
+    d = sub.add_parser("decompress", help=".aec -> image or audio")
     d.add_argument("input", nargs="+", help=".aec file(s) or folder(s), or - for stdin")
-    d.add_argument("-o", "--output", help="output image; format from the extension (default: input name with .png); "
-                                          "a folder when there are several inputs")
+    d.add_argument("-o", "--output", help="output image (.png .jpg .webp .bmp .tif) or audio (.wav .flac .ogg); "
+                                          "default: input name with .png / .wav; a folder when there are several inputs")
     d.add_argument("-f", "--force", action="store_true", help="overwrite the output")
     d.add_argument("--format", help="image format for stdout or batch outputs (default png)")
     d.add_argument("--model", help="model bundle folder (default: the shipped bundle named by the file)")
-    d.add_argument("--quiet", action="store_true")
+    d.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     d.add_argument("-v", "--verbose", action="store_true", help="add per-stage timings to the summary")
     d.add_argument("--max-pixels", type=int, metavar="N", help="refuse files that claim more pixels (default 256000000)")
     d.add_argument("--max-seconds", type=float, metavar="S", help="refuse audio files that claim more (default 10800)")
@@ -310,12 +323,78 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--model", help="describe this bundle folder instead")
     m.add_argument("--json", action="store_true")
     m.set_defaults(run=_cmd_models)
+
+    b = sub.add_parser("bench", help="time encode/decode on this machine (generated inputs, or your images)")
+    b.add_argument("images", nargs="*", help="images to time (default: a generated 768x512 photo-like image)")
+    b.add_argument("-q", "--quality", type=int, default=DEFAULT_QUALITY, metavar="Q", help="image quality (default 75)")
+    b.add_argument("--repeat", type=int, default=3, metavar="N", help="timed runs per input, median reported (default 3)")
+    b.add_argument("--model", help="image model bundle (default: image-edge)")
+    b.add_argument("--audio-model", help="audio model bundle (default: audio-edge)")
+    b.add_argument("--no-audio", action="store_true", help="skip the audio timing")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(run=_cmd_bench)
+
+    k = sub.add_parser("completion", help="print a shell completion script: source <(aecodec completion bash)")
+    k.add_argument("shell", choices=["bash", "zsh"])
+    k.set_defaults(run=lambda args: _cmd_completion(args, p))
     return p
+
+
+def _cmd_bench(args) -> int:
+    from .bench import format_bench, run_bench
+
+    if args.repeat < 1:
+        raise CliError("--repeat must be at least 1")
+    show = sys.stderr.isatty() and not args.quiet
+    progress = (lambda msg: print(f"\rbench: {msg[:60]:60s}", end="", file=sys.stderr, flush=True)) if show else None
+    report = run_bench(args.images or None, quality=args.quality, repeat=args.repeat, model=args.model,
+                       audio_model=args.audio_model, audio=not args.no_audio, progress=progress)
+    if show:
+        print("\r" + " " * 70 + "\r", end="", file=sys.stderr)
+    print(json.dumps(report, indent=1) if args.json else format_bench(report))
+    return EXIT_OK
+
+
+def _cmd_completion(args, parser: argparse.ArgumentParser) -> int:
+    """Completion generated from the parser itself, so it never drifts from the real options."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    top = [o for a in parser._actions for o in a.option_strings]
+    cases = []
+    for name, sp in sub.choices.items():
+        opts = " ".join(o for a in sp._actions for o in a.option_strings)
+        cases.append(f"        {name}) opts=\"{opts}\" ;;")
+    script = f"""# aecodec {args.shell} completion: source <(aecodec completion {args.shell})
+{"autoload -U +X bashcompinit && bashcompinit" if args.shell == "zsh" else ""}
+_aecodec() {{
+    local cur=${{COMP_WORDS[COMP_CWORD]}} cmd="" i opts
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        case ${{COMP_WORDS[i]}} in -*) ;; *) cmd=${{COMP_WORDS[i]}}; break ;; esac
+    done
+    if [[ -z $cmd ]]; then
+        COMPREPLY=($(compgen -W "{' '.join(sub.choices)} {' '.join(top)}" -- "$cur"))
+        return
+    fi
+    case $cmd in
+{chr(10).join(cases)}
+        *) opts="" ;;
+    esac
+    if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+    else
+        COMPREPLY=($(compgen -f -- "$cur"))
+    fi
+}}
+complete -o filenames -F _aecodec aecodec
+"""
+    print(script)
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.quiet = getattr(args, "quiet", False) or args.global_quiet
+    args.verbose = getattr(args, "verbose", False) or args.global_verbose
     if getattr(args, "quality", None) is not None and not 1 <= args.quality <= 100:
         parser.error(f"quality must be 1..100, got {args.quality}")
     try:

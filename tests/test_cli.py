@@ -131,3 +131,41 @@ def test_models_and_version():
     rows = json.loads(res.stdout)
     assert rows[0]["name"] == "image-edge" and rows[0]["decoder_kmac_per_px"] <= 25
     assert run("--version").stdout.decode().startswith("aecodec ")
+
+
+def test_quiet_and_quality_flags(png, tmp_path):
+    """-q is the quality on `compress` (cwebp), -q/--quiet before the command or on decompress (zstd)."""
+    res = run("-q", "compress", str(png), "-q", "30", "-o", str(tmp_path / "a.aec"))
+    assert res.returncode == 0 and res.stderr == b""
+    assert b'"quality": 30' in run("info", str(tmp_path / "a.aec"), "--json").stdout
+    res = run("decompress", "-q", str(tmp_path / "a.aec"), "-o", str(tmp_path / "a.png"))
+    assert res.returncode == 0 and res.stderr == b"" and (tmp_path / "a.png").exists()
+    res = run("compress", str(png), "-o", str(tmp_path / "b.aec"))
+    assert res.returncode == 0 and b"q 75" in res.stderr  # default quality, summary shown
+
+
+def test_bench_json(png):
+    import json
+
+    res = run("bench", str(png), "--repeat", "1", "--no-audio", "--json")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    (row,) = report["rows"]
+    assert row["width"] == 61 and row["encode_mp_per_s"] > 0 and row["decode_mp_per_s"] > 0 and row["bpp"] > 0
+    assert_one_line_error(run("bench", "--repeat", "0"))
+
+
+def test_completion_scripts_complete_commands_and_options(tmp_path):
+    import shutil
+
+    res = run("completion", "bash")
+    assert res.returncode == 0 and b"complete -o filenames -F _aecodec aecodec" in res.stdout
+    assert run("completion", "zsh").stdout.startswith(b"# aecodec zsh completion")
+    if shutil.which("bash") is None:
+        pytest.skip("no bash")
+    script = tmp_path / "c.sh"
+    script.write_bytes(res.stdout)
+    probe = (f'source "{script}"; COMP_WORDS=(aecodec dec); COMP_CWORD=1; _aecodec; echo "${{COMPREPLY[@]}}"; '
+             'COMP_WORDS=(aecodec compress --bit); COMP_CWORD=2; _aecodec; echo "${COMPREPLY[@]}"')
+    out = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, timeout=30).stdout.splitlines()
+    assert out == ["decompress", "--bitrate"]

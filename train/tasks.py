@@ -116,7 +116,7 @@ class AudioTask:
 
     @staticmethod
     def metrics(out: dict) -> dict[str, float]:
-        return {"kbps": out["kbps"].mean().item(), "stft": out["stft"].mean().item()}
+        return {"kbps": out["kbps"].mean().item(), "mel": out["mel"].mean().item()}
 
     @torch.no_grad()
     def validate(self, model, device) -> dict:
@@ -125,7 +125,7 @@ class AudioTask:
         model.eval()
         out = {}
         for level in _validated_levels(len(self.config.lambdas)):
-            kbps, sdr, stft = [], [], []
+            kbps, sdr, mel = [], [], []
             for clip in self.val_items:
                 x = clip.to(device)[None, None]
                 n = x.shape[-1]
@@ -133,21 +133,21 @@ class AudioTask:
                 padded = res["x_hat"].shape[-1]
                 kbps.append(res["kbps"].item() * padded / n)
                 sdr.append(si_sdr(res["x_hat"][0, 0, :n].clamp(-1, 1), x[0, 0]))
-                stft.append(res["stft"].item())
+                mel.append(res["mel"].item())
             out[f"L{level}"] = {"kbps": sum(kbps) / len(kbps), "si_sdr": sum(sdr) / len(sdr),
-                                "stft": sum(stft) / len(stft)}
+                                "mel": sum(mel) / len(mel)}
         model.train()
         return out
 
     def score(self, val: dict) -> float:
         total = 0.0
         for key, v in val.items():
-            total += v["kbps"] / 10.0 + self.config.lambdas[int(key[1:])] * v["stft"]
+            total += v["kbps"] / 10.0 + self.config.lambdas[int(key[1:])] * v["mel"]
         return total / len(val)
 
     @staticmethod
     def describe(val: dict) -> str:
-        return " ".join(f"{k}: {v['kbps']:.2f} kbps SI-SDR {v['si_sdr']:.2f} dB stft {v['stft']:.3f}"
+        return " ".join(f"{k}: {v['kbps']:.2f} kbps SI-SDR {v['si_sdr']:.2f} dB mel {v['mel']:.3f}"
                         for k, v in val.items())
 
 
