@@ -237,26 +237,39 @@ def _cmd_models(args) -> int:
 
     rows = []
     for folder in ([Path(args.model)] if args.model else shipped_bundles()):
+        if not (folder / "manifest.json").is_file():
+            raise CliError(f"not a model bundle (no manifest.json): {folder}")
         m = json.loads((folder / "manifest.json").read_text())
         c = m.get("complexity", {})
-        rows.append({
+        row = {
             "name": m.get("name", folder.name), "model_id": m["model_id"], "profile": m.get("profile"),
-            "modality": m.get("modality"), "folder": str(folder),
+            "modality": m.get("modality", "image"), "folder": str(folder),
             "megabytes": round(sum(f.stat().st_size for f in folder.iterdir() if f.is_file()) / 1e6, 2),
-            "encoder_kmac_per_px": c.get("encoder_kmac_per_px"), "decoder_kmac_per_px": c.get("decoder_kmac_per_px"),
             "parameters": sum(c.get(k, 0) for k in ("encoder_params", "decoder_params", "entropy_params")),
-            "training_steps": (m.get("training") or {}).get("steps"), "kodak": m.get("kodak"),
-        })
+            "training_steps": (m.get("training") or {}).get("steps"),
+        }
+        if row["modality"] == "audio":
+            row.update({"sample_rate": m.get("sample_rate"), "frame_rate": m.get("frame_rate"),
+                        "encoder_mmac_per_s": c.get("encoder_mmac_per_s"), "decoder_mmac_per_s": c.get("decoder_mmac_per_s"),
+                        "audio_test": m.get("audio_test")})
+        else:
+            row.update({"encoder_kmac_per_px": c.get("encoder_kmac_per_px"),
+                        "decoder_kmac_per_px": c.get("decoder_kmac_per_px"), "kodak": m.get("kodak")})
+        rows.append(row)
     if args.json:
         print(json.dumps(rows, indent=1))
         return EXIT_OK
     for r in rows:
         print(f"{r['name']}  ({r['modality']}, profile {r['profile']}, id {r['model_id']})")
-        print(f"  {r['megabytes']} MB, {r['parameters']:,} parameters, "
-              f"{r['encoder_kmac_per_px']:.1f} / {r['decoder_kmac_per_px']:.1f} kMAC/px (encoder / decoder), "
-              f"{r['training_steps']} training steps")
-        if r["kodak"]:
-            print(f"  Kodak: {r['kodak']}")
+        if r["modality"] == "audio":
+            cost = (f"{r['sample_rate']} Hz, {r['frame_rate']:g} latent frames/s, {r['encoder_mmac_per_s']:.0f} / "
+                    f"{r['decoder_mmac_per_s']:.0f} MMAC per second of audio (encoder / decoder)")
+        else:
+            cost = f"{r['encoder_kmac_per_px']:.1f} / {r['decoder_kmac_per_px']:.1f} kMAC/px (encoder / decoder)"
+        print(f"  {r['megabytes']} MB, {r['parameters']:,} parameters, {cost}, {r['training_steps']} training steps")
+        for key in ("kodak", "audio_test"):
+            if r.get(key):
+                print(f"  {key}: {r[key]}")
     return EXIT_OK
 
 

@@ -159,3 +159,16 @@ def test_bf16_channels_last_training_runs(tiny_run, tmp_path):
     assert trainer.main(out + ["--steps", "2", "--bf16", "--channels-last"]) == 0
     ckpt = torch.load(tmp_path / "bf16" / "last.pt", weights_only=False)
     assert ckpt["step"] == 2 and all(v.dtype == torch.float32 for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_resume_from_a_slim_weights_only_checkpoint(tiny_run, tmp_path):
+    """Shipped resume checkpoints may hold only the weights (no Adam state): training goes on from them."""
+    root, args, _ = tiny_run
+    full = torch.load(root / "run" / "last.pt", weights_only=False)
+    slim = {k: full[k] for k in ("model", "config", "step", "modality")}
+    (tmp_path / "slim").mkdir()
+    torch.save(slim, tmp_path / "slim" / "last.pt")
+    out = [a if a != str(root / "run") else str(tmp_path / "slim") for a in args]
+    assert trainer.main(out + ["--steps", "6"]) == 0
+    assert torch.load(tmp_path / "slim" / "last.pt", weights_only=False)["step"] == 6
+    assert "weights only: fresh optimizer state" in (tmp_path / "slim" / "train.log").read_text()

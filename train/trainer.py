@@ -113,15 +113,23 @@ def main(argv: list[str] | None = None) -> int:
     sampler = task.sampler
     level_gen = torch.Generator().manual_seed(args.seed * 7919 + rank)
     step, best_score, wall = 0, float("inf"), 0.0
+    fresh_from = 0  # step at which the optimizer state started from zero
     history: list[dict] = []
     if resume:
         model.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
-        sampler.load_state_dict(resume["sampler"])
-        level_gen.set_state(resume["level_gen"])
-        step, best_score, wall = resume["step"], resume["best_score"], resume.get("wall_seconds", 0.0)
+        # shipped resume checkpoints may be slimmed to the weights (no Adam moments: they would
+        # triple the size); the optimizer then restarts from zero moments under a fresh warm-up
+        if "optimizer" in resume:
+            optimizer.load_state_dict(resume["optimizer"])
+        if "sampler" in resume:
+            sampler.load_state_dict(resume["sampler"])
+            level_gen.set_state(resume["level_gen"])
+        step, best_score, wall = resume["step"], resume.get("best_score", float("inf")), resume.get("wall_seconds", 0.0)
         history = resume.get("history", [])
-        log(f"resumed from {ckpt_path} at step {step}")
+        if "optimizer" not in resume:
+            fresh_from = step
+        slim = "" if "optimizer" in resume else " (weights only: fresh optimizer state)"
+        log(f"resumed from {ckpt_path} at step {step}{slim}")
     else:
         log(f"new run: {json.dumps(config.to_dict())} args={json.dumps(vars(args))}")
     train_model = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
@@ -165,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.max_minutes and time.time() - t_start > args.max_minutes * 60:
             log("stopping: --max-minutes reached")
             break
-        lr = lr_at(step, args)
+        lr = lr_at(step, args) * min(1.0, (step - fresh_from + 1) / args.warmup) if fresh_from else lr_at(step, args)
         for group in optimizer.param_groups:
             group["lr"] = lr
         x = task.batch(args.batch).to(device, non_blocking=True)
