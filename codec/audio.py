@@ -147,7 +147,8 @@ def _as_float(block: np.ndarray) -> np.ndarray:
     return block.astype(np.float32, copy=False)
 
 
-def _encode_latents(bundle: ModelBundle, blocks, num_samples: int, channels: int, samplerate: int) -> list[np.ndarray]:
+def _encode_latents(bundle: ModelBundle, blocks, num_samples: int, channels: int, samplerate: int,
+                    progress=None) -> list[np.ndarray]:
     """Stream (n, channels) blocks at samplerate through resampler and encoder: per-channel latents (D, frames)."""
     rate = int(bundle.manifest["sample_rate"])
     model_len = _model_length(num_samples, samplerate, rate)
@@ -163,6 +164,8 @@ def _encode_latents(bundle: ModelBundle, blocks, num_samples: int, channels: int
         resampled = np.clip(resampler.push(block, last=seen >= num_samples), -1.0, 1.0)
         for ch, enc in enumerate(encoders):
             enc.push(resampled[:, ch])
+        if progress is not None:
+            progress(seen / num_samples)
     if seen != num_samples:
         raise InputError(f"audio source gave {seen} samples, expected {num_samples}")
     return [enc.finish() for enc in encoders]
@@ -180,8 +183,8 @@ def _pack(bundle: ModelBundle, latents: list[np.ndarray], quality: int, samplera
 
 
 def _compress_stream(bundle: ModelBundle, blocks, num_samples: int, channels: int, samplerate: int,
-                     quality: int, bitrate: float | None) -> bytes:
-    latents = _encode_latents(bundle, blocks, num_samples, channels, samplerate)
+                     quality: int, bitrate: float | None, progress=None) -> bytes:
+    latents = _encode_latents(bundle, blocks, num_samples, channels, samplerate, progress)
     if bitrate is None:
         return _pack(bundle, latents, quality, samplerate, num_samples)
     # the latents do not depend on the quality: search over quantisation + entropy coding only
@@ -239,9 +242,10 @@ def compress_audio(data: np.ndarray, samplerate: int, quality: int = DEFAULT_AUD
 
 
 def compress_audio_file(path: str | Path, quality: int = DEFAULT_AUDIO_QUALITY, *, model=None,
-                        bitrate: float | None = None, max_seconds: float | None = None) -> bytes:
+                        bitrate: float | None = None, max_seconds: float | None = None, progress=None) -> bytes:
     """An audio file (wav/flac/ogg... via libsndfile) -> .aec bytes, read in blocks: memory stays
-    bounded however long the file is. Same bytes as compress_audio on the decoded samples."""
+    bounded however long the file is. Same bytes as compress_audio on the decoded samples.
+    progress: called with the fraction read so far (0..1)."""
     from .image import _check_quality
 
     _check_bitrate(bitrate)
@@ -255,7 +259,7 @@ def compress_audio_file(path: str | Path, quality: int = DEFAULT_AUDIO_QUALITY, 
             _check_audio_shape(num_samples, channels, rate, max_seconds)
             bundle = _audio_bundle(model)
             blocks = f.blocks(blocksize=READ_BLOCK, dtype="float32", always_2d=True)
-            return _compress_stream(bundle, blocks, num_samples, channels, rate, quality, bitrate)
+            return _compress_stream(bundle, blocks, num_samples, channels, rate, quality, bitrate, progress)
     except sf.LibsndfileError as e:
         raise InputError(f"cannot read audio {path}: {e}") from None
 
@@ -317,16 +321,22 @@ def decompress_audio(data, *, model=None, max_seconds: float | None = None) -> t
     return (out[:, 0] if hdr.channels == 1 else out), hdr.sample_rate
 
 
-def decompress_audio_to_file(data, path_or_file, fmt: str, *, model=None, max_seconds: float | None = None) -> tuple[int, int, int]:
+def decompress_audio_to_file(data, path_or_file, fmt: str, *, model=None, max_seconds: float | None = None,
+                             progress=None) -> tuple[int, int, int]:
     """Decode .aec audio straight into a WAV/FLAC/OGG file (path or seekable binary file) block by
-    block, so memory stays bounded. Returns (samples, channels, sample rate)."""
+    block, so memory stays bounded. Returns (samples, channels, sample rate).
+    progress: called with the fraction written so far (0..1)."""
     hdr, blocks = _decode_blocks(data, model, max_seconds)
     sf = _soundfile()
     subtype = "PCM_16" if fmt in ("WAV", "FLAC") else None
     with sf.SoundFile(path_or_file, "w", samplerate=hdr.sample_rate, channels=hdr.channels, format=fmt,
                       subtype=subtype) as f:
+        written = 0
         for block in blocks:
             f.write(block)
+            written += len(block)
+            if progress is not None:
+                progress(written / hdr.num_samples)
     return hdr.num_samples, hdr.channels, hdr.sample_rate
 
 

@@ -77,13 +77,31 @@ def _compress_audio_one(inp: str, out: str, args) -> str:
 
     if not Path(inp).exists():
         raise CliError(f"no such file: {inp}")
-    data = compress_audio_file(inp, quality=DEFAULT_AUDIO_QUALITY if args.quality is None else args.quality, model=args.model, bitrate=args.bitrate,
-                               max_seconds=args.max_seconds)  # read in blocks: bounded memory
+    data = compress_audio_file(inp, quality=DEFAULT_AUDIO_QUALITY if args.quality is None else args.quality,
+                               model=args.model, bitrate=args.bitrate, max_seconds=args.max_seconds,
+                               progress=_progress_line(args, f"compress {Path(inp).name}"))  # blocks: bounded memory
     _write_output(out, data, args.force)
     meta = info(data)
     seconds = meta["samples"] / meta["sample_rate"]
     return (f"{inp} -> {out}: {seconds:.2f} s, {meta['sample_rate']} Hz, {meta['channels']} ch, {len(data)} bytes, "
             f"{8 * len(data) / seconds / 1000:.2f} kbps, q {meta['quality']}")
+
+
+def _progress_line(args, label: str):
+    """A percentage on stderr for long audio, only on a terminal and only for a single input
+    (batch mode has its own progress line); cleared when done."""
+    if args.quiet or not sys.stderr.isatty() or getattr(args, "batch", False):
+        return None
+    last = [-1]
+
+    def show(fraction: float) -> None:
+        pct = int(100 * fraction)
+        if pct != last[0]:
+            last[0] = pct
+            end = "\r" + " " * (len(label) + 8) + "\r" if pct >= 100 else ""
+            print(f"\r{label} {pct:3d}%{end}", end="", file=sys.stderr, flush=True)
+
+    return show
 
 
 def _cmd_compress(args) -> int:
@@ -107,6 +125,7 @@ def _run_files(args, one, out_suffix: str, wanted) -> int:
         return EXIT_OK
     if "-" in inputs:
         raise CliError("'-' (stdin) cannot be combined with other inputs")
+    args.batch = True
     files: list[Path] = []
     for name in inputs:
         p = Path(name)
@@ -175,7 +194,8 @@ def _decompress_audio_one(inp: str, data: bytes, out: str, args) -> str:
     else:  # streamed block by block into a temp file beside the target, then renamed
         with atomic_output(out, args.force) as tmp:
             n, _, rate = decompress_audio_to_file(data, tmp, formats[Path(out).suffix.lower()], model=args.model,
-                                                  max_seconds=args.max_seconds)
+                                                  max_seconds=args.max_seconds,
+                                                  progress=_progress_line(args, f"decompress {Path(inp).name}"))
     return f"{inp} -> {out}: {n / rate:.2f} s, {rate} Hz"
 
 

@@ -13,9 +13,12 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--name", default="audio-edge")
     p.add_argument("--force", action="store_true")
+    p.add_argument("--low-quality-position", type=float, default=0.0,
+                   help="ladder position of quality 1 (0 = lowest trained rate; negative extrapolates lower)")
     args = p.parse_args(argv)
     try:
-        manifest = export_audio_bundle(args.checkpoint, args.out, name=args.name, force=args.force)
+        manifest = export_audio_bundle(args.checkpoint, args.out, name=args.name, force=args.force,
+                                       low=args.low_quality_position)
     except (ExportParityError, FileExistsError, FileNotFoundError, ValueError) as e:
         print(f"export: error: {e}", file=sys.stderr)
         return 1
