@@ -101,7 +101,8 @@ def export_audio_bundle(checkpoint: str | Path, out: str | Path, *, name: str = 
             "complexity": {**audio_macs_per_second(model),
                            "encoder_params": sum(p.numel() for p in model.encoder.parameters()),
                            "decoder_params": sum(p.numel() for p in model.decoder.parameters())},
-            "training": {"steps": ckpt.get("step"), "last_validation": (ckpt.get("history") or [None])[-1]},
+            "training": {"steps": ckpt.get("step"), "wall_hours": ckpt.get("wall_seconds", 0.0) / 3600,
+                         "args": ckpt.get("args"), "last_validation": (ckpt.get("history") or [None])[-1]},
             "parity": parity, "export": {"opset": OPSET, "torch": torch.__version__},
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

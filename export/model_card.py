@@ -67,3 +67,71 @@ checked (all 100 gains), plus {p.get('rounded_latent_ties', 0)} flips of values 
 float32 noise between two correct implementations; decoding never depends on them). Opset {manifest['export']['opset']}, torch {manifest['export']['torch']}.
 
 {notes}"""
+
+
+AUDIO_DATA_SOURCES = """\
+Training audio: `../shared/data/audio/train/` (44 clips, about 9 min, 24 kHz mono FLAC: 15 speech,
+24 music and 5 environmental), cut from pinned commits of public repositories (librosa/data, MTG/sms-tools,
+Real-Time-Voice-Cloning, coqui-ai/TTS, speechbrain, wenet, mirdata, pyroomacoustics). Terms as the
+sources state them: LibriSpeech / VCTK / TinySOL / vocadito / 4-way tabla / sms-tools CC BY 4.0,
+Free Music Archive pieces by Kevin MacLeod and Karissa Hobbs CC BY 3.0, AISHELL-1 Apache-2.0,
+LJSpeech, Musopen Brahms and NPS humpback recordings public domain, Common Voice CC0, Google Speech
+Commands noise CC BY 4.0; per-file table in `shared/data/SOURCES.md`. No other audio was used (the
+optional Wesnoth music was not).
+Validation: `../shared/data/audio/test/` (16 clips, 2 min), as the issue prescribes; it is also the
+benchmark set, so the exported checkpoint is the last one, not the best-on-validation one.
+"""
+
+
+def render_audio(manifest: dict, train_command: str, hardware: str, notes: str = "") -> str:
+    c = manifest["complexity"]
+    t = manifest["training"]
+    a = t.get("args") or {}
+    cfg = manifest["config"]
+    val = t.get("last_validation") or {}
+    val_rows = "\n".join(
+        f"| {k} (λ = {cfg['lambdas'][int(k[1:])]}) | {v['kbps']:.2f} | {v['si_sdr']:.2f} | {v['mel']:.3f} |"
+        for k, v in (val.get("val") or {}).items()
+    )
+    p = manifest["parity"]
+    return f"""# Model card: `{manifest['name']}` (audio, {manifest.get('profile', 'edge')} profile)
+
+Model id `{manifest['model_id']}` (content hash of encoder.onnx, decoder.onnx, tables.npz).
+
+## What it is
+A SEANet-style 1-D convolutional waveform autoencoder: encoder = 7-tap conv, then per stride
+({', '.join(str(s) for s in cfg['strides'])}) two dilated residual units (dilation 1, 3; ELU) and a strided conv doubling the
+width from {cfg['channels']} channels; a 3-tap conv to {cfg['latent']} latent channels at {manifest['frame_rate']:g} frames/s
+({cfg['sample_rate']} Hz / hop {manifest['hop']}). The decoder mirrors it with transposed convs. No recurrent
+layers. Scalar quantisation with a per-channel gain vector per rate point ({len(cfg['lambdas'])} points, λ =
+{', '.join(str(x) for x in cfg['lambdas'])}; loss λ·(multi-resolution log-mel L1 + 10·waveform L1) + kbps/10),
+a learned per-channel factorized density, integer tables for {manifest['qualities']} qualities
+({manifest['precision_bits']}-bit), range coding. Quality 1 sits at ladder position {manifest.get('low_quality_position', 0):g}.
+
+| | encoder | decoder |
+|---|---|---|
+| parameters | {c['encoder_params']:,} | {c['decoder_params']:,} |
+| MMAC per second of audio (from layer shapes) | {c['encoder_mmac_per_s']:.0f} | {c['decoder_mmac_per_s']:.0f} |
+
+## Training
+- Command: `{train_command}`
+- Steps: {t['steps']:,} (batch {a.get('batch')}, {a.get('segment_seconds')}-s random segments, random gain −12…+3 dB,
+  Adam, lr {a.get('lr')} with {a.get('warmup')}-step warm-up and cosine decay over the last
+  {round((1 - a.get('decay_from', 0.7)) * 100)} % of steps, bfloat16 autocast of the transforms: {a.get('bf16')}, seed {a.get('seed')}).
+- Wall time: {t.get('wall_hours', 0):.2f} h (includes pauses while tests ran).
+- Hardware: {hardware}
+
+{AUDIO_DATA_SOURCES}
+## Validation (`audio/test`, real rate from rounded latents and the model's likelihoods)
+Step {val.get('step', '?')}:
+
+| rate point | kbps | SI-SDR dB | log-mel L1 |
+|---|---|---|---|
+{val_rows}
+
+## Export checks
+ONNX Runtime (CPU) vs PyTorch: latent max |Δ| {p.get('latent_max_abs_diff', float('nan')):.1e}, waveform max |Δ|
+{p.get('wave_max_abs_diff', float('nan')):.1e}, rounded-latent flips {p.get('rounded_latent_flips')} of {p.get('latents_checked', 0):,} checked.
+Opset {manifest['export']['opset']}, torch {manifest['export']['torch']}.
+
+{notes}"""
