@@ -15,10 +15,13 @@ def main(argv=None) -> int:
     p.add_argument("--force", action="store_true")
     p.add_argument("--low-quality-position", type=float, default=0.0,
                    help="ladder position of quality 1 (0 = lowest trained rate; negative extrapolates lower)")
+    p.add_argument("--high-quality-position", type=float,
+                   help="ladder position of quality 100 (default: the highest trained rate; larger extrapolates)")
     args = p.parse_args(argv)
     try:
         manifest = export_audio_bundle(args.checkpoint, args.out, name=args.name, force=args.force,
-                                       low=args.low_quality_position)
+                                       low=args.low_quality_position,
+                                       high=args.high_quality_position)
     except (ExportParityError, FileExistsError, FileNotFoundError, ValueError) as e:
         print(f"export: error: {e}", file=sys.stderr)
         return 1

@@ -79,8 +79,8 @@ def check_audio_parity(model: AudioCodecModel, folder: Path, gains: np.ndarray) 
 
 
 def export_audio_bundle(checkpoint: str | Path, out: str | Path, *, name: str = "audio-edge",
-                        force: bool = False, low: float = 0.0) -> dict:
-    """low: ladder position of quality 1 (negative extrapolates below the lowest trained rate)."""
+                        force: bool = False, low: float = 0.0, high: float | None = None) -> dict:
+    """low / high: ladder positions of quality 1 / 100 (beyond 0 / K-1 they extrapolate the gains)."""
     out = Path(out)
     if out.exists() and not force:
         raise FileExistsError(f"{out} exists (use --force to replace it)")
@@ -90,12 +90,13 @@ def export_audio_bundle(checkpoint: str | Path, out: str | Path, *, name: str = 
         cfg = model.config
         _export(model.encoder, torch.zeros(1, 1, cfg.hop * 4), tmp / "encoder.onnx", "audio", "latent")
         _export(model.decoder, torch.zeros(1, cfg.latent, 4), tmp / "decoder.onnx", "latent", "audio")
-        tables = build_tables(model, NUM_QUALITIES, low=low)
+        tables = build_tables(model, NUM_QUALITIES, low=low, high=high)
         np.savez_compressed(tmp / "tables.npz", **tables)
         parity = check_audio_parity(model, tmp, tables["gains"])
         manifest = {
             "model_id": compute_model_id(tmp), "name": name, "modality": "audio", "profile": "edge",
             "config": cfg.to_dict(), "low_quality_position": low,
+            "high_quality_position": len(cfg.lambdas) - 1 if high is None else high,
             "sample_rate": cfg.sample_rate, "hop": cfg.hop, "frame_rate": cfg.frame_rate, "latent_channels": cfg.latent,
             "downsample": cfg.hop, "qualities": NUM_QUALITIES, "precision_bits": int(tables["precision"]),
             "complexity": {**audio_macs_per_second(model),

@@ -106,7 +106,9 @@ width from {cfg['channels']} channels; a 3-tap conv to {cfg['latent']} latent ch
 layers. Scalar quantisation with a per-channel gain vector per rate point ({len(cfg['lambdas'])} points, λ =
 {', '.join(str(x) for x in cfg['lambdas'])}; loss λ·(multi-resolution log-mel L1 + 10·waveform L1) + kbps/10),
 a learned per-channel factorized density, integer tables for {manifest['qualities']} qualities
-({manifest['precision_bits']}-bit), range coding. Quality 1 sits at ladder position {manifest.get('low_quality_position', 0):g}.
+({manifest['precision_bits']}-bit), range coding. Quality 1 sits at ladder position {manifest.get('low_quality_position', 0):g} and quality 100 at
+{manifest.get('high_quality_position', len(cfg['lambdas']) - 1):g} (0 = the lowest trained rate point, {len(cfg['lambdas']) - 1} = the highest; outside that range the gains are
+extrapolated log-linearly, i.e. quantisation the model was not trained for).
 
 | | encoder | decoder |
 |---|---|---|

@@ -20,15 +20,17 @@ TAIL_MASS = 1e-7
 MAX_ALPHABET = 2048
 
 
-def quality_gains(log_gains: np.ndarray, num_qualities: int = NUM_QUALITIES, low: float = 0.0) -> np.ndarray:
+def quality_gains(log_gains: np.ndarray, num_qualities: int = NUM_QUALITIES, low: float = 0.0,
+                  high: float | None = None) -> np.ndarray:
     """(K, C) trained log-gains -> (Q, C) float32 gains.
 
     Quality 1 sits at position `low` on the ladder of trained rate points (0 = the lowest trained
     point; negative values extrapolate the first segment to coarser quantisation, for lower rates
-    than any trained point), quality 100 at the highest trained point; linear in between.
+    than any trained point), the top quality at `high` (default K - 1, the highest trained point;
+    larger values extrapolate the last segment to finer quantisation); linear in between.
     """
     k = log_gains.shape[0]
-    pos = np.linspace(low, k - 1, num_qualities)
+    pos = np.linspace(low, k - 1 if high is None else high, num_qualities)
     i = np.clip(np.floor(pos).astype(int), 0, k - 2)
     a = (pos - i)[:, None]
     return np.exp((1 - a) * log_gains[i] + a * log_gains[i + 1]).astype(np.float32)
@@ -70,11 +72,11 @@ def quantize_pmf(p: np.ndarray, precision: int = PRECISION) -> np.ndarray:
 
 @torch.no_grad()
 def build_tables(model: FactorizedCodecModel, num_qualities: int = NUM_QUALITIES,
-                 low: float = 0.0) -> dict[str, np.ndarray]:
+                 low: float = 0.0, high: float | None = None) -> dict[str, np.ndarray]:
     density = model.density.double().eval()
     log_gains = model.log_gains.detach().double().numpy()
     channels = log_gains.shape[1]
-    gains = quality_gains(log_gains, num_qualities, low)
+    gains = quality_gains(log_gains, num_qualities, low, high)
     y_lo, y_hi = _tail_bounds(density, channels, TAIL_MASS)
     per_q = []
     lmax = 2

@@ -151,6 +151,8 @@ def test_quality_ladder_interpolates_and_extrapolates():
     low = quality_gains(log_gains, 5, low=-1.0)
     assert np.allclose(low[0], [0.5, 1.0]) and np.allclose(low[-1], [4, 8])
     assert np.all(np.diff(low[:, 0]) > 0)
+    high = quality_gains(log_gains, 5, high=3.0)
+    assert np.allclose(high[0], [1, 2]) and np.allclose(high[-1], [8, 16]) and np.all(np.diff(high[:, 0]) > 0)
 
 
 def test_bf16_channels_last_training_runs(tiny_run, tmp_path):
