@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .bundle import ModelBundle, load_bundle, select_providers  # noqa: E402
 from .container import FORMAT_VERSION  # noqa: E402

@@ -104,7 +104,7 @@ A SEANet-style 1-D convolutional waveform autoencoder: encoder = 7-tap conv, the
 width from {cfg['channels']} channels; a 3-tap conv to {cfg['latent']} latent channels at {manifest['frame_rate']:g} frames/s
 ({cfg['sample_rate']} Hz / hop {manifest['hop']}). The decoder mirrors it with transposed convs. No recurrent
 layers. Scalar quantisation with a per-channel gain vector per rate point ({len(cfg['lambdas'])} points, λ =
-{', '.join(str(x) for x in cfg['lambdas'])}; loss λ·(multi-resolution log-mel L1 + 10·waveform L1) + kbps/10),
+{', '.join(str(x) for x in cfg['lambdas'])}; loss D + kbps/(10 λ) with D = multi-resolution log-mel L1 + 10·waveform L1),
 a learned per-channel factorized density, integer tables for {manifest['qualities']} qualities
 ({manifest['precision_bits']}-bit), range coding. Quality 1 sits at ladder position {manifest.get('low_quality_position', 0):g} and quality 100 at
 {manifest.get('high_quality_position', len(cfg['lambdas']) - 1):g} (0 = the lowest trained rate point, {len(cfg['lambdas']) - 1} = the highest; outside that range the gains are

@@ -119,8 +119,12 @@ def test_cli_audio_round_trip(bundle, tmp_path):
     y, r = sf.read(tmp_path / "song.wav")
     assert r == 44100 and y.shape == (22050, 2)
     assert run("info", str(tmp_path / "song.aec")).stdout.count(b"44100") == 1
-    res = run("compress", str(src), "-o", str(tmp_path / "x.aec"))  # no audio model ships yet
-    assert res.returncode == 1 and b"no audio model" in res.stderr
+    res = run("compress", str(src), "-o", str(tmp_path / "x.aec"), "-b", "40")  # the shipped audio-edge (2 channels)
+    assert res.returncode == 0, res.stderr
+    meta = aecodec.info(str(tmp_path / "x.aec"))
+    assert meta["model_id"] == aecodec.load_bundle("audio-edge").model_id and 14 < meta["kbps"] <= 40
+    res = run("decompress", str(tmp_path / "x.aec"), "-o", str(tmp_path / "x.flac"))
+    assert res.returncode == 0 and sf.info(str(tmp_path / "x.flac")).frames == 22050
     (tmp_path / "bad.wav").write_bytes(b"RIFF....WAVEjunk")
     res = run("compress", str(tmp_path / "bad.wav"), "-o", str(tmp_path / "bad.aec"), "--model", bundle)
     assert res.returncode == 1 and res.stderr.startswith(b"aecodec: error: ") and b"Traceback" not in res.stderr

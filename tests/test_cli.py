@@ -128,8 +128,11 @@ def test_models_and_version():
     assert res.returncode == 0
     import json
 
-    rows = json.loads(res.stdout)
-    assert rows[0]["name"] == "image-edge" and rows[0]["decoder_kmac_per_px"] <= 25
+    rows = {r["name"]: r for r in json.loads(res.stdout)}
+    assert rows["image-edge"]["modality"] == "image" and rows["image-edge"]["decoder_kmac_per_px"] <= 25
+    assert rows["audio-edge"]["modality"] == "audio" and rows["audio-edge"]["sample_rate"] == 24000
+    text = run("models").stdout.decode()
+    assert "image-edge" in text and "MMAC per second of audio" in text
     assert run("--version").stdout.decode().startswith("aecodec ")
 
 

@@ -19,8 +19,9 @@ from torch import nn
 from .model import FactorizedDensity
 
 SAMPLE_RATE = 24_000
-# rate points (λ on the distortion, rate in kbps); one gain vector each
-DEFAULT_AUDIO_LAMBDAS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+# rate points (λ on the distortion, rate in kbps); one gain vector each. Spaced ×3 because the rate
+# grows slowly with λ (≈ +2.5 kbps per doubling near 12 kbps); spans ≈ 5…25 kbps
+DEFAULT_AUDIO_LAMBDAS = (2.0, 6.0, 18.0, 54.0, 160.0, 480.0)
 
 
 @dataclass
@@ -174,8 +175,10 @@ class AudioCodecModel(nn.Module):
                 "mel": multi_resolution_mel_loss(x_hat, x, self.config.sample_rate), "l1": (x_hat - x).abs().mean(dim=(1, 2))}
 
     def loss(self, out: dict[str, torch.Tensor], level: torch.Tensor) -> torch.Tensor:
+        # D + R/(10 λ): the optimum of λ·D + R/10, with every level's distortion gradient on the
+        # shared transforms at the same scale (λ spans 240×: high levels would otherwise dominate)
         distortion = out["mel"] + 10.0 * out["l1"]
-        return (self.lambdas[level] * distortion + out["kbps"] / 10.0).mean()
+        return (distortion + out["kbps"] / (10.0 * self.lambdas[level])).mean()
 
 
 def audio_macs_per_second(model: AudioCodecModel) -> dict[str, float]:

@@ -142,7 +142,7 @@ class AudioTask:
     def score(self, val: dict) -> float:
         total = 0.0
         for key, v in val.items():
-            total += v["kbps"] / 10.0 + self.config.lambdas[int(key[1:])] * v["mel"]
+            total += v["mel"] + v["kbps"] / (10.0 * self.config.lambdas[int(key[1:])])
         return total / len(val)
 
     @staticmethod
