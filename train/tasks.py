@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from .model import DOWNSAMPLE, PROFILES, FactorizedCodecModel, ModelConfig
 
 
-def _pad_to_multiple(x: torch.Tensor) -> torch.Tensor:
+def _pad_to_multiple(x: torch.Tensor, multiple: int = DOWNSAMPLE) -> torch.Tensor:
     h, w = x.shape[-2:]
-    ph, pw = (-h) % DOWNSAMPLE, (-w) % DOWNSAMPLE
+    ph, pw = (-h) % multiple, (-w) % multiple
     return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
 
 
@@ -25,18 +25,37 @@ class ImageTask:
     def __init__(self, args, resume_config: dict | None, rank: int):
         from .data import CropSampler, list_images, load_rgb
 
+        from .hyperprior import HyperpriorConfig
+
+        self.config: ModelConfig | HyperpriorConfig
         if resume_config:
-            self.config = ModelConfig.from_dict(resume_config)
+            if resume_config.get("arch", "factorized") == "hyperprior":
+                self.config = HyperpriorConfig.from_dict(resume_config)
+            else:
+                self.config = ModelConfig.from_dict(resume_config)
         else:
             base = PROFILES[args.profile]
-            self.config = ModelConfig(channels=args.channels or base.channels, latent=args.latent or base.latent,
-                                      lambdas=base.lambdas)
+            channels, latent = args.channels or base.channels, args.latent or base.latent
+            if args.arch == "hyperprior":
+                self.config = HyperpriorConfig(channels=channels, latent=latent, hyper=args.hyper or 64,
+                                               lambdas=base.lambdas)
+            else:
+                self.config = ModelConfig(channels=channels, latent=latent, lambdas=base.lambdas)
+        self.init_from = None if resume_config else args.init
         self.sampler = CropSampler(args.data, args.crop, seed=args.seed * 1000 + rank)
         self.val_items = ([torch.from_numpy(load_rgb(p)).permute(2, 0, 1) for p in list_images(args.val)]
                           if args.val else [])
         self.channels_last = args.channels_last
 
-    def build_model(self) -> FactorizedCodecModel:
+    def build_model(self):
+        from .hyperprior import HyperpriorCodecModel, HyperpriorConfig
+
+        if isinstance(self.config, HyperpriorConfig):
+            model = HyperpriorCodecModel(self.config)
+            if self.init_from:
+                state = torch.load(self.init_from, map_location="cpu", weights_only=False)
+                model.warm_start(state.get("model", state))
+            return model
         return FactorizedCodecModel(self.config)
 
     def batch(self, n: int) -> torch.Tensor:
@@ -45,8 +64,11 @@ class ImageTask:
 
     @staticmethod
     def metrics(out: dict) -> dict[str, float]:
-        return {"bpp": out["bpp"].mean().item(),
-                "psnr": (10 * torch.log10(1.0 / out["mse"].clamp_min(1e-10))).mean().item()}
+        m = {"bpp": out["bpp"].mean().item(),
+             "psnr": (10 * torch.log10(1.0 / out["mse"].clamp_min(1e-10))).mean().item()}
+        if "z_bpp" in out:
+            m["z_bpp"] = out["z_bpp"].mean().item()
+        return m
 
     @torch.no_grad()
     def validate(self, model, device) -> dict:
@@ -58,7 +80,8 @@ class ImageTask:
             for img in self.val_items:
                 x = img.to(device)[None].float() / 255.0
                 h, w = x.shape[-2:]
-                res = model(_pad_to_multiple(x), torch.tensor([level], device=device))
+                res = model(_pad_to_multiple(x, getattr(model, "pad_multiple", DOWNSAMPLE)),
+                            torch.tensor([level], device=device))
                 x_hat = res["x_hat"][..., :h, :w].clamp(0, 1)
                 mse = F.mse_loss(torch.round(x_hat * 255), torch.round(x * 255)).item()
                 bpps.append(res["bpp"].item() * res["x_hat"].shape[-2] * res["x_hat"].shape[-1] / (h * w))

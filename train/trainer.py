@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="edge", choices=sorted(PROFILES))
     p.add_argument("--channels", type=int, help="override the profile's hidden width N")
     p.add_argument("--latent", type=int, help="override the profile's latent channels M")
+    p.add_argument("--arch", choices=["factorized", "hyperprior"], default="factorized", help="image model family")
+    p.add_argument("--hyper", type=int, help="hyperprior: channels of z (default 64)")
+    p.add_argument("--init", help="new run: warm-start g_a, g_s and gains from this (factorized) checkpoint")
     p.add_argument("--steps", type=int, default=30000, help="total optimizer steps (the LR schedule spans them)")
     p.add_argument("--batch", type=int, default=8, help="batch size per process")
     p.add_argument("--crop", type=int, default=128, help="image crop size")
@@ -45,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ckpt-minutes", type=float, default=5.0)
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--max-minutes", type=float, default=0, help="stop (with a checkpoint) after this wall time; 0 = none")
+    p.add_argument("--stop-at", type=int, default=0,
+                   help="stop (with a checkpoint) at this step, leaving the LR schedule of --steps unchanged; 0 = none")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
     p.add_argument("--bf16", action="store_true",
                    help="bfloat16 autocast for the transforms (entropy model stays float32); ~1.8x faster on AVX512_BF16 CPUs")
@@ -172,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
             break
         if args.max_minutes and time.time() - t_start > args.max_minutes * 60:
             log("stopping: --max-minutes reached")
+            break
+        if args.stop_at and step >= args.stop_at:
+            log("stopping: --stop-at reached")
             break
         lr = lr_at(step, args) * min(1.0, (step - fresh_from + 1) / args.warmup) if fresh_from else lr_at(step, args)
         for group in optimizer.param_groups:

@@ -1,0 +1,113 @@
+"""The integer hyper-synthesis h_s: ẑ -> (mean codes, scale-table indices), exactly, on any machine.
+
+Every probability the y stream is coded with is derived from these integers, so they must be the
+same in the encoder and the decoder whatever the BLAS, thread count or CPU. The network is a
+stack of 3×3 convolutions with int8 kernels and integer biases (trained with fake quantization,
+train/hyperprior.py). Each layer computes
+
+    acc  = conv(codes_in, kernel) + bias            (exact integers)
+    code = floor(acc · 2^exponent + 1/2)            (per output channel exponent, may be negative)
+
+followed by depth-to-space (×2) and a clip to [0, ACTIVATION_MAX_CODE] for the two hidden layers;
+the last layer's first M channels are mean codes (value = code · 2^-mean_shift, clipped to
+±MEAN_MAX_CODE) and its other M channels scale indices (clipped to 0..levels-1).
+
+The convolutions run as float64 matrix products: every operand and partial sum is an integer
+below 2^53, so the result is exact in any summation order (inputs are clipped so that this holds
+for hostile files too).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import AecError
+
+# |ẑ| is clipped to this before h_s: with int8 kernels over 64·9 taps the partial sums stay < 2^53.
+Z_INPUT_LIMIT = 1 << 30
+
+
+@dataclass(frozen=True)
+class IntegerLayer:
+    kernel: np.ndarray  # (Cout, Cin, 3, 3) int8 values
+    bias: np.ndarray  # (Cout,) int64, accumulator units
+    exponent: np.ndarray  # (Cout,) int64
+
+
+@dataclass(frozen=True)
+class HyperSynthesis:
+    """Integer h_s of one bundle (three layers; sub-pixel upsampling after the first two)."""
+
+    layers: tuple[IntegerLayer, IntegerLayer, IntegerLayer]
+    latent_channels: int
+    activation_max_code: int
+    mean_shift: int
+    mean_max_code: int
+    scale_levels: int
+
+    @classmethod
+    def from_tables(cls, tables, latent_channels: int, constants: dict) -> "HyperSynthesis":
+        layers = []
+        for i in range(3):
+            kernel = np.asarray(tables[f"hs_kernel_{i}"]).astype(np.int64)
+            bias = np.asarray(tables[f"hs_bias_{i}"]).astype(np.int64)
+            exponent = np.asarray(tables[f"hs_exponent_{i}"]).astype(np.int64)
+            if kernel.ndim != 4 or kernel.shape[2:] != (3, 3) or bias.shape != kernel.shape[:1] \
+                    or exponent.shape != kernel.shape[:1] or np.abs(kernel).max(initial=0) > 127 \
+                    or np.abs(exponent).max(initial=0) > 60:
+                raise AecError(f"inconsistent hyper-synthesis layer {i} in the model bundle")
+            layers.append(IntegerLayer(kernel, bias, exponent))
+        if layers[2].kernel.shape[0] != 2 * latent_channels:
+            raise AecError("hyper-synthesis output does not match the latent channels")
+        return cls(tuple(layers), latent_channels, int(constants["activation_max_code"]),  # type: ignore[arg-type]
+                   int(constants["mean_shift"]), int(constants["mean_max_code"]), int(constants["scale_levels"]))
+
+    @property
+    def hyper_channels(self) -> int:
+        return int(self.layers[0].kernel.shape[1])
+
+    def __call__(self, z_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """z_hat: int (H, h, w) -> (mean codes int32 (M, 4h, 4w), scale indices uint8 (M, 4h, 4w))."""
+        if z_hat.ndim != 3 or z_hat.shape[0] != self.hyper_channels:
+            raise ValueError(f"ẑ must be ({self.hyper_channels}, h, w), got {z_hat.shape}")
+        a = np.clip(z_hat.astype(np.float64), -Z_INPUT_LIMIT, Z_INPUT_LIMIT)
+        for layer in self.layers[:2]:
+            a = _depth_to_space(_requantize(_conv3x3(a, layer), layer.exponent))
+            np.clip(a, 0, self.activation_max_code, out=a)
+        last = self.layers[2]
+        acc = _conv3x3(a, last)
+        m = self.latent_channels
+        means = np.clip(_requantize(acc[:m], last.exponent[:m] + self.mean_shift), -self.mean_max_code,
+                        self.mean_max_code)
+        index = np.clip(_requantize(acc[m:], last.exponent[m:]), 0, self.scale_levels - 1)
+        return means.astype(np.int32), index.astype(np.uint8)
+
+
+def _conv3x3(x: np.ndarray, layer: IntegerLayer) -> np.ndarray:
+    """Zero-padded 3×3 convolution (cross-correlation, as PyTorch) of float64 integer codes, plus bias."""
+    cin, h, w = x.shape
+    padded = np.zeros((cin, h + 2, w + 2), np.float64)
+    padded[:, 1:-1, 1:-1] = x
+    # im2col: (cin·9, h·w) with the same (cin, ky, kx) order as the kernel's flattening
+    cols = np.empty((cin, 3, 3, h, w), np.float64)
+    for ky in range(3):
+        for kx in range(3):
+            cols[:, ky, kx] = padded[:, ky : ky + h, kx : kx + w]
+    kernel = layer.kernel.reshape(layer.kernel.shape[0], -1).astype(np.float64)
+    out = kernel @ cols.reshape(cin * 9, h * w)
+    out += layer.bias.astype(np.float64)[:, None]
+    return out.reshape(-1, h, w)
+
+
+def _requantize(acc: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+    """floor(acc · 2^e + 1/2) per channel; exact in float64 (power-of-two scaling, integers < 2^52)."""
+    scale = np.ldexp(1.0, exponent.astype(np.int64))[:, None, None]
+    return np.floor(acc * scale + 0.5)
+
+
+def _depth_to_space(x: np.ndarray) -> np.ndarray:
+    """(4C, h, w) -> (C, 2h, 2w) as torch.nn.functional.pixel_shuffle(·, 2)."""
+    c4, h, w = x.shape
+    c = c4 // 4
+    return x.reshape(c, 2, 2, h, w).transpose(0, 3, 1, 4, 2).reshape(c, 2 * h, 2 * w)
