@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from aecodec.metrics import mel_distance, si_sdr
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CLIPS = REPO.parent / "shared" / "data" / "audio" / "test"
 TARGETS_KBPS = [6, 12, 24]
@@ -33,46 +35,6 @@ def _rel(path) -> str:
 def opus_level(kbps: float) -> float:
     """libsndfile maps compression_level linearly to Opus bitrate: about 256 − 250·level kbps."""
     return float(np.clip((256.0 - kbps) / 250.0, 0.0, 1.0))
-
-
-def si_sdr(est: np.ndarray, ref: np.ndarray) -> float:
-    ref = ref - ref.mean()
-    est = est - est.mean()
-    target = (est @ ref) / max(ref @ ref, 1e-12) * ref
-    noise = est - target
-    return float(10 * np.log10(max(target @ target, 1e-12) / max(noise @ noise, 1e-12)))
-
-
-def _mel_filterbank(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
-    """Slaney-style triangular mel filters (HTK mel scale), (n_mels, n_fft // 2 + 1)."""
-    def hz_to_mel(f):
-        return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
-
-    def mel_to_hz(m):
-        return 700.0 * (10 ** (np.asarray(m) / 2595.0) - 1.0)
-
-    freqs = np.linspace(0, sr / 2, n_fft // 2 + 1)
-    edges = mel_to_hz(np.linspace(hz_to_mel(0), hz_to_mel(sr / 2), n_mels + 2))
-    fb = np.zeros((n_mels, len(freqs)))
-    for i in range(n_mels):
-        lo, mid, hi = edges[i], edges[i + 1], edges[i + 2]
-        fb[i] = np.clip(np.minimum((freqs - lo) / max(mid - lo, 1e-9), (hi - freqs) / max(hi - mid, 1e-9)), 0, None)
-    return fb
-
-
-def mel_distance(est: np.ndarray, ref: np.ndarray, sr: int) -> float:
-    """Mean L1 between log10 mel spectrograms at three resolutions (lower is better)."""
-    from scipy.signal import stft
-
-    total = 0.0
-    for n_fft, n_mels in ((512, 64), (1024, 80), (2048, 128)):
-        fb = _mel_filterbank(sr, n_fft, n_mels)
-        specs = []
-        for x in (est, ref):
-            _, _, z = stft(x, fs=sr, nperseg=n_fft, noverlap=n_fft - n_fft // 4, window="hann")
-            specs.append(np.log10(np.maximum(fb @ np.abs(z), 1e-5)))
-        total += float(np.mean(np.abs(specs[0] - specs[1])))
-    return total / 3
 
 
 def stoi(est: np.ndarray, ref: np.ndarray, sr: int) -> float | None:
@@ -117,9 +79,9 @@ def main(argv=None) -> int:
     rows = []
     try:
         import aecodec
-        from aecodec.audio import _audio_bundle
+        from aecodec.audio import audio_bundle
 
-        aec_bundle = _audio_bundle(args.model)
+        aec_bundle = audio_bundle(args.model)
         aec_status = f"model {aec_bundle.model_id}"
     except Exception as e:  # no audio model available: reported, not silently dropped
         aec_bundle, aec_status = None, f"unavailable: {e}"

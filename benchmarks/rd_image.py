@@ -4,7 +4,7 @@ aecodec is measured through its command line, as a user runs it (batch mode: one
 and one `decompress` process per quality over all images). The peers run through Pillow in the same run.
 Per setting: mean bpp over the images (whole file, header included), mean of per-image PSNR
 on 8-bit RGB and mean MS-SSIM (pytorch-msssim, if installed). BD-rate and BD-PSNR of aecodec
-against each peer (Bjøntegaard, pchip; bdrate.py). CompressAI's published Kodak curves for
+against each peer (Bjøntegaard, pchip; aecodec.metrics). CompressAI's published Kodak curves for
 bmshj2018-factorized and -hyperprior are drawn as reference lines (reference_curves.py).
 
 Outputs (folder --out-dir, default bench-out/): rd_image.json (curves, BD figures, per-image
@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, features
 
+from aecodec.metrics import bd_psnr, bd_rate, psnr
+
 sys.path.insert(0, str(Path(__file__).parent))
-from bdrate import bd_psnr, bd_rate  # noqa: E402
 from reference_curves import CURVES as REFERENCE_CURVES  # noqa: E402
 from reference_curves import SOURCE as REFERENCE_SOURCE  # noqa: E402
 
@@ -54,11 +55,6 @@ def _rel(path) -> str:
     import os
 
     return os.path.relpath(os.path.abspath(path), REPO)
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0**2 / mse)) if mse > 0 else 100.0
 
 
 class MsSsim:

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, features
 
+from aecodec.cli.bench import median_time as _median_time
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CHECKPOINT = REPO / "train" / "checkpoints" / "image-edge" / "weights.pt"
 DEFAULT_SIZES = ["768x512", "1920x1080", "3840x2160"]
@@ -44,57 +46,46 @@ def test_image(width: int, height: int) -> np.ndarray:
 
 
 def median_time(fn, repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return _median_time(fn, repeats, warmup)
 
 
 # ----------------------------------------------------------------------------- backends
 
 
-class OrtBackend:
-    def __init__(self, provider: str, threads: int):
-        from aecodec.bundle import DEFAULT_IMAGE_MODEL, MODELS_DIR, ModelBundle
+def ort_backend(provider: str, threads: int):
+    """The shipped default image bundle on one ONNX Runtime provider (sessions created up front)."""
+    from aecodec.models import DEFAULT_IMAGE_MODEL, MODELS_DIR, ModelBundle
 
-        self.bundle = ModelBundle(MODELS_DIR / DEFAULT_IMAGE_MODEL, providers=provider, threads=threads)
-        self.bundle.session("encoder")
-        self.bundle.session("decoder")
-
-    def encoder(self, x: np.ndarray) -> np.ndarray:
-        return self.bundle.run_encoder(x)
-
-    def decoder(self, y: np.ndarray) -> np.ndarray:
-        return self.bundle.run_decoder(y)
+    bundle = ModelBundle(MODELS_DIR / DEFAULT_IMAGE_MODEL, providers=provider, threads=threads)
+    bundle.session("encoder")
+    bundle.session("decoder")
+    return bundle
 
 
-class TorchBackend:
-    def __init__(self, device: str, threads: int, checkpoint: Path):
-        import torch
+def torch_backend(device: str, threads: int, checkpoint: Path):
+    """The same bundle with its two networks run by PyTorch from the training checkpoint: the run time's
+    pipeline (entropy coding, tiling, ...) is unchanged, only run_encoder / run_decoder differ."""
+    import torch
 
-        from aecodec.train.model import FactorizedCodecModel, ModelConfig
+    from aecodec.models import DEFAULT_IMAGE_MODEL, MODELS_DIR, ModelBundle
+    from aecodec.train.evaluate import load_model
 
-        torch.set_num_threads(threads)
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        self.model = FactorizedCodecModel(ModelConfig.from_dict(state["config"]))
-        self.model.load_state_dict(state["model"])
-        self.model.eval().to(device)
-        self.torch, self.device = torch, device
+    torch.set_num_threads(threads)
+    model, _ = load_model(checkpoint)
+    model.to(device)
 
-    def _run(self, module, a: np.ndarray) -> np.ndarray:
-        with self.torch.inference_mode():
-            out = module(self.torch.from_numpy(a).to(self.device))
-            return out.cpu().numpy()
+    class TorchBundle(ModelBundle):
+        def _run(self, module, a: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return module(torch.from_numpy(a).to(device)).cpu().numpy()
 
-    def encoder(self, x):
-        return self._run(self.model.analysis, x)
+        def run_encoder(self, x, gain=None):
+            return [self._run(model.analysis, x)]
 
-    def decoder(self, y):
-        return self._run(self.model.synthesis, y)
+        def run_decoder(self, y):
+            return self._run(model.synthesis, y)
+
+    return TorchBundle(MODELS_DIR / DEFAULT_IMAGE_MODEL)
 
 
 def available_backends(threads: int, checkpoint: Path) -> tuple[dict, dict]:
@@ -105,7 +96,7 @@ def available_backends(threads: int, checkpoint: Path) -> tuple[dict, dict]:
     for name, prov in (("onnxruntime-cpu", "CPUExecutionProvider"), ("onnxruntime-cuda", "CUDAExecutionProvider"),
                        ("onnxruntime-tensorrt", "TensorrtExecutionProvider")):
         if prov in providers:
-            makers[name] = (lambda p=prov: OrtBackend(p, threads))
+            makers[name] = (lambda p=prov: ort_backend(p, threads))
         else:
             unavailable[name] = f"{prov} not in onnxruntime {ort.__version__} providers {providers}"
     try:
@@ -113,9 +104,9 @@ def available_backends(threads: int, checkpoint: Path) -> tuple[dict, dict]:
 
         if not checkpoint.exists():
             raise ImportError(f"no PyTorch weights at {checkpoint}")
-        makers["pytorch-cpu"] = lambda: TorchBackend("cpu", threads, checkpoint)
+        makers["pytorch-cpu"] = lambda: torch_backend("cpu", threads, checkpoint)
         if torch.cuda.is_available():
-            makers["pytorch-cuda"] = lambda: TorchBackend("cuda", threads, checkpoint)
+            makers["pytorch-cuda"] = lambda: torch_backend("cuda", threads, checkpoint)
         else:
             unavailable["pytorch-cuda"] = f"torch {torch.__version__}: CUDA not available"
     except ImportError as e:
@@ -127,78 +118,36 @@ def available_backends(threads: int, checkpoint: Path) -> tuple[dict, dict]:
 
 
 def run_pipeline(backend, img: np.ndarray, quality: int, repeats: int) -> dict:
-    """Per-stage medians (seconds) of the run time's pipeline, with the backend's networks."""
-    from aecodec import container
-    from aecodec.container import AecFile, ImageHeader
-    from aecodec.image import _pad_nchw, to_pixels
+    """Per-stage medians (seconds) of the public API's compress + decompress with this backend's bundle."""
+    import aecodec
 
-    bundle_ref = _bundle()
-    gains = bundle_ref.gains[quality - 1][:, None, None]
-    coder = bundle_ref.coder
-    h, w = img.shape[:2]
-    lh, lw = -(-h // 16), -(-w // 16)
-    state = {}
-
-    def preprocess():
-        arr, _, _ = to_pixels(img)
-        state["x"] = _pad_nchw(arr, 16)
-
-    def encoder_net():
-        state["y"] = backend.encoder(state["x"])[0]
-
-    def entropy_encode():
-        sym = np.rint(state["y"] * gains).astype(np.int64)
-        hdr = ImageHeader(quality=quality, model_id=bundle_ref.model_id_bytes, width=w, height=h, mode="RGB")
-        state["data"] = container.pack(AecFile(hdr, {container.SECTION_LATENT: coder.encode(sym, quality)}))
-
-    def entropy_decode():
-        f = container.unpack(state["data"])
-        sym = coder.decode(f.sections[container.SECTION_LATENT], quality, lh, lw)
-        state["yq"] = np.ascontiguousarray((sym.astype(np.float32) / gains)[None])
-
-    def decoder_net():
-        state["xr"] = backend.decoder(state["yq"])[0]
-
-    def postprocess():
-        state["out"] = np.clip(np.rint(state["xr"][:, :h, :w] * 255.0), 0, 255).astype(np.uint8).transpose(1, 2, 0)
-
-    stages = [preprocess, encoder_net, entropy_encode, entropy_decode, decoder_net, postprocess]
-    for fn in stages:  # warm-up, in order
-        fn()
-    times = {fn.__name__: [] for fn in stages}
+    stages = ("preprocess", "encoder_net", "entropy_encode", "entropy_decode", "decoder_net", "postprocess")
+    data = aecodec.compress(img, quality=quality, model=backend)  # warm-up
+    out = aecodec.decompress(data, model=backend, as_array=True)
+    times: dict[str, list[float]] = {k: [] for k in stages}
     for _ in range(repeats):
-        for fn in stages:
-            t0 = time.perf_counter()
-            fn()
-            times[fn.__name__].append(time.perf_counter() - t0)
-    assert state["out"].shape == img.shape
-    med = {k: statistics.median(v) for k, v in times.items()}
-    med["bytes"] = len(state["data"])
+        t: dict[str, float] = {}
+        data = aecodec.compress(img, quality=quality, model=backend, timings=t)
+        out = aecodec.decompress(data, model=backend, as_array=True, timings=t)
+        for k in stages:
+            times[k].append(t.get(k, 0.0))
+    assert out.shape == img.shape
+    med: dict = {k: statistics.median(v) for k, v in times.items()}
+    med["bytes"] = len(data)
     return med
 
 
-_BUNDLE = []
-
-
-def _bundle():
-    if not _BUNDLE:
-        import aecodec
-
-        _BUNDLE.append(aecodec.load_bundle())
-    return _BUNDLE[0]
-
-
 def network_batches(backend, img: np.ndarray, batches: list[int], repeats: int) -> dict:
-    from aecodec.image import _pad_nchw
+    from aecodec.image.tiling import to_network_input
 
-    x1 = _pad_nchw(img, 16)
+    x1 = to_network_input(img, backend.manifest.padding)
     out = {}
     for b in batches:
         x = np.ascontiguousarray(np.repeat(x1, b, axis=0))
-        y = backend.encoder(x)
-        t_enc = median_time(lambda: backend.encoder(x), repeats)
+        y = backend.run_encoder(x)[0]
+        t_enc = median_time(lambda: backend.run_encoder(x), repeats)
         yq = np.ascontiguousarray(np.rint(y * 4.0) / 4.0, dtype=np.float32)
-        t_dec = median_time(lambda: backend.decoder(yq), repeats)
+        t_dec = median_time(lambda: backend.run_decoder(yq), repeats)
         out[b] = {"encoder_s_per_image": t_enc / b, "decoder_s_per_image": t_dec / b}
     return out
 
@@ -233,9 +182,9 @@ def compressai_peer(img: np.ndarray, repeats: int, threads: int) -> dict | str:
     torch.manual_seed(0)
     model = FactorizedPrior(128, 192).eval()
     model.update(force=True)
-    from aecodec.image import _pad_nchw
+    from aecodec.image.tiling import to_network_input
 
-    x = torch.from_numpy(_pad_nchw(img, 64))
+    x = torch.from_numpy(to_network_input(img, 64))
     with torch.inference_mode():
         out = model.compress(x)
         t_enc = median_time(lambda: model.compress(x), repeats)
@@ -337,7 +286,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     t_start = time.time()
-    manifest = _bundle().manifest
+    import aecodec
+
+    manifest = aecodec.load_bundle().manifest.raw
     complexity = manifest["complexity"]
     machine = machine_facts(args.threads, args.flops_per_cycle)
     makers, unavailable = available_backends(args.threads, Path(args.checkpoint))

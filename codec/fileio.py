@@ -1,4 +1,6 @@
-"""Writing outputs all-or-nothing: a temp file beside the target, then an atomic rename/link.
+"""Reading inputs (bytes, paths, file objects) and writing outputs all-or-nothing.
+
+Writing outputs all-or-nothing: a temp file beside the target, then an atomic rename/link.
 
 The target is either absent, its old contents, or complete: never partial. A process killed with
 SIGKILL during the write cannot clean up its hidden `.NAME.HOST.PID.XXXX.part` temp file, so each
@@ -14,8 +16,22 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO, Union
 
-from .errors import AecError
+from .errors import AecError, InputError
+
+Source = Union[str, Path, bytes, bytearray, memoryview, BinaryIO]
+
+
+def read_source(source: Source) -> bytes:
+    """bytes-like as is; a path is read; a file object is read to its end."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source)
+    if isinstance(source, (str, Path)):
+        return Path(source).read_bytes()
+    if hasattr(source, "read"):
+        return source.read()
+    raise InputError(f"expected bytes, a path or a file object, got {type(source).__name__}")
 
 
 class OutputError(AecError):
@@ -48,7 +64,7 @@ def atomic_output(path: str, force: bool) -> Iterator[str]:
     if not folder.is_dir():
         raise OutputError(f"output folder does not exist: {folder}")
     remove_stale_parts(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{_host()}.{os.getpid()}.", suffix=".part", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{host_name()}.{os.getpid()}.", suffix=".part", dir=folder)
     os.close(fd)
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
@@ -71,14 +87,14 @@ def atomic_output(path: str, force: bool) -> Iterator[str]:
             os.unlink(tmp)
 
 
-def _host() -> str:
+def host_name() -> str:
     return "".join(c for c in socket.gethostname() if c.isalnum() or c == "-")[:32] or "host"
 
 
 def remove_stale_parts(target: Path) -> list[Path]:
     """Remove `.NAME.HOST.PID.*.part` files of this target left by dead processes of this host."""
     folder = target.parent if str(target.parent) else Path(".")
-    prefix = f".{target.name}.{_host()}."
+    prefix = f".{target.name}.{host_name()}."
     removed: list[Path] = []
     try:
         candidates = [p for p in folder.iterdir() if p.name.startswith(prefix) and p.name.endswith(".part")]

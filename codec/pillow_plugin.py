@@ -1,13 +1,14 @@
 """Pillow plugin: `Image.open("x.aec")` decodes, `img.save("x.aec", quality=60)` encodes.
 
-Registered when `aecodec` is imported. Opening reads only the header (size and mode are known
-at once, like any Pillow format); pixels are decoded on first access.
+`register()` (this module owns registration, as pillow-heif's register_heif_opener does) is called
+once when `aecodec` is imported. Opening reads only the header (size and mode are known at once,
+like any Pillow format); pixels are decoded on first access.
 """
 from __future__ import annotations
 
 from PIL import Image, ImageFile
 
-from . import container
+from .format import container
 
 FORMAT = "AEC"
 
@@ -34,7 +35,7 @@ class AecImageFile(ImageFile.ImageFile):
 
     def load(self):
         if self._data is not None:
-            from .image import decode_to_array
+            from .image.codec import decode_to_array
 
             arr, mode, icc = decode_to_array(self._data)
             decoded = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr, mode)
@@ -47,7 +48,7 @@ class AecImageFile(ImageFile.ImageFile):
 
 
 def _save(im: Image.Image, fp, filename) -> None:
-    from .image import DEFAULT_QUALITY, compress
+    from .image.codec import DEFAULT_QUALITY, compress
 
     options = im.encoderinfo
     quality = options.get("quality", DEFAULT_QUALITY)
@@ -59,6 +60,7 @@ def _save(im: Image.Image, fp, filename) -> None:
 
 
 def register() -> None:
+    """Make Pillow open and save .aec files (idempotent)."""
     Image.register_open(FORMAT, AecImageFile, _accept)
     Image.register_save(FORMAT, _save)
     Image.register_extension(FORMAT, ".aec")

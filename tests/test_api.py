@@ -6,13 +6,13 @@ import numpy as np
 from PIL import Image
 
 import aecodec
-import aecodec.image
+import aecodec.image.codec
 
 from .conftest import natural_image
 
 
 def test_docstring_examples_run():
-    result = doctest.testmod(aecodec.image, verbose=False)
+    result = doctest.testmod(aecodec.image.codec, verbose=False)
     assert result.attempted >= 2 and result.failed == 0
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import aecodec
-from aecodec import container
+from aecodec.format import container
 from aecodec.errors import AecError, FormatError, InputError
 
 from .conftest import natural_image
@@ -167,14 +167,14 @@ def test_sigkill_mid_write_never_leaves_partial_output(tmp_path):
 
 
 def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
-    from aecodec.fileio import _host, write_atomic
+    from aecodec.fileio import host_name, write_atomic
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale = tmp_path / f".out.aec.{_host()}.{dead.pid}.abc123.part"
-    live = tmp_path / f".out.aec.{_host()}.{os.getppid()}.def456.part"  # a running process: kept
+    stale = tmp_path / f".out.aec.{host_name()}.{dead.pid}.abc123.part"
+    live = tmp_path / f".out.aec.{host_name()}.{os.getppid()}.def456.part"  # a running process: kept
     other_host = tmp_path / f".out.aec.otherhost.{dead.pid}.ghi789.part"  # maybe alive elsewhere: kept
-    other_target = tmp_path / f".other.aec.{_host()}.{dead.pid}.jkl012.part"
+    other_target = tmp_path / f".other.aec.{host_name()}.{dead.pid}.jkl012.part"
     for p in (stale, live, other_host, other_target):
         p.write_bytes(b"partial")
     write_atomic(str(tmp_path / "out.aec"), b"new", force=False)
@@ -183,17 +183,13 @@ def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
 
 
 def test_tiled_coding_matches_whole_image(monkeypatch):
-    """Big images go through the networks in tiles with a halo: same symbols, same pixels as in one piece."""
-    import aecodec.image as ai
+    """Big images go through the networks in tiles with a halo: same bytes, same pixels as in one piece."""
+    import aecodec.image.codec as image_codec
 
     img = natural_image(150, 230)
-    bundle = aecodec.load_bundle()
-    whole = ai.encode_symbols(bundle, img, 70)
-    ref = ai.decode_symbols(bundle, whole, 70, 150, 230)
-    monkeypatch.setattr(ai, "TILE", 64)
-    monkeypatch.setattr(ai, "TILE_ABOVE_PIXELS", 0)
-    tiled = ai.encode_symbols(bundle, img, 70)
-    assert np.array_equal(tiled, whole)
-    assert np.array_equal(ai.decode_symbols(bundle, whole, 70, 150, 230), ref)
-    data = aecodec.compress(img, quality=70)
-    assert np.array_equal(aecodec.decompress(data, as_array=True), ref)
+    whole = aecodec.compress(img, quality=70)
+    ref = aecodec.decompress(whole, as_array=True)
+    monkeypatch.setattr(image_codec, "TILE", 64)
+    monkeypatch.setattr(image_codec, "uses_tiles", lambda h, w: True)
+    assert aecodec.compress(img, quality=70) == whole
+    assert np.array_equal(aecodec.decompress(whole, as_array=True), ref)

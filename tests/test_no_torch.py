@@ -15,7 +15,7 @@ def test_round_trip_with_torch_unimportable():
                 return None
         sys.meta_path.insert(0, BlockTorch())
         import numpy as np
-        import aecodec, aecodec.cli, aecodec.image, aecodec.bundle, aecodec.entropy, aecodec.container
+        import aecodec, aecodec.cli, aecodec.api, aecodec.image, aecodec.audio, aecodec.models, aecodec.coding, aecodec.format
         img = (np.arange(23 * 31 * 3) % 251).astype(np.uint8).reshape(23, 31, 3)
         out = aecodec.decompress(aecodec.compress(img, quality=50), as_array=True)
         assert out.shape == img.shape

@@ -26,6 +26,10 @@ from ..errors import AecError
 
 # |ẑ| is clipped to this before h_s: with int8 kernels over 64·9 taps the partial sums stay < 2^53.
 Z_INPUT_LIMIT = 1 << 30
+# Big ẑ maps run in bands of BAND_ROWS rows with BAND_HALO rows of context on each side (the three
+# 3×3 layers reach less than 2 rows of ẑ), so memory stays bounded and the result is the same.
+BAND_ROWS = 32
+BAND_HALO = 2
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ class HyperSynthesis:
             exponent = np.asarray(tables[f"hs_exponent_{i}"]).astype(np.int64)
             if kernel.ndim != 4 or kernel.shape[2:] != (3, 3) or bias.shape != kernel.shape[:1] \
                     or exponent.shape != kernel.shape[:1] or np.abs(kernel).max(initial=0) > 127 \
-                    or np.abs(exponent).max(initial=0) > 60:
+                    or np.abs(exponent).max(initial=0) > 60 or np.abs(bias).max(initial=0) >= 2**50:
                 raise AecError(f"inconsistent hyper-synthesis layer {i} in the model bundle")
             layers.append(IntegerLayer(kernel, bias, exponent))
         if layers[2].kernel.shape[0] != 2 * latent_channels:
@@ -71,6 +75,22 @@ class HyperSynthesis:
         """z_hat: int (H, h, w) -> (mean codes int32 (M, 4h, 4w), scale indices uint8 (M, 4h, 4w))."""
         if z_hat.ndim != 3 or z_hat.shape[0] != self.hyper_channels:
             raise ValueError(f"ẑ must be ({self.hyper_channels}, h, w), got {z_hat.shape}")
+        rows = z_hat.shape[1]
+        if rows <= BAND_ROWS + 2 * BAND_HALO:
+            return self._run(z_hat)
+        m, w = self.latent_channels, z_hat.shape[2]
+        means = np.empty((m, 4 * rows, 4 * w), np.int32)
+        index = np.empty((m, 4 * rows, 4 * w), np.uint8)
+        for r0 in range(0, rows, BAND_ROWS):
+            r1 = min(rows, r0 + BAND_ROWS)
+            a0, a1 = max(0, r0 - BAND_HALO), min(rows, r1 + BAND_HALO)
+            band_means, band_index = self._run(z_hat[:, a0:a1])
+            keep = slice(4 * (r0 - a0), 4 * (r1 - a0))
+            means[:, 4 * r0 : 4 * r1] = band_means[:, keep]
+            index[:, 4 * r0 : 4 * r1] = band_index[:, keep]
+        return means, index
+
+    def _run(self, z_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         a = np.clip(z_hat.astype(np.float64), -Z_INPUT_LIMIT, Z_INPUT_LIMIT)
         for layer in self.layers[:2]:
             a = _depth_to_space(_requantize(_conv3x3(a, layer), layer.exponent))

@@ -213,8 +213,8 @@ def test_streaming_file_path_matches_the_array_api(bundle, tmp_path, monkeypatch
 
 def test_bitrate_search_runs_the_encoder_network_once(bundle, monkeypatch):
     calls = []
-    b = aa._audio_bundle(bundle)
+    b = aa.audio_bundle(bundle)
     original = type(b).run_encoder
-    monkeypatch.setattr(type(b), "run_encoder", lambda self, x: calls.append(1) or original(self, x))
+    monkeypatch.setattr(type(b), "run_encoder", lambda self, x, gain=None: calls.append(1) or original(self, x, gain))
     aecodec.compress_audio(tone(24000, 24000), 24000, bitrate=3.0, model=b)
     assert len(calls) == 1

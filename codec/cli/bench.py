@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .errors import AecError
+from .. import __version__
+from ..errors import AecError
 
 
 def synthetic_photo(height: int = 512, width: int = 768, seed: int = 0) -> np.ndarray:
@@ -37,8 +37,10 @@ def synthetic_audio(seconds: float = 10.0, rate: int = 24_000, seed: int = 0) ->
     return (x + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
 
 
-def _median_time(fn, repeat: int) -> float:
-    fn()  # warm-up: session creation, allocations
+def median_time(fn, repeat: int, warmup: int = 1) -> float:
+    """Median wall seconds of `repeat` calls after `warmup` untimed ones (session creation, allocations)."""
+    for _ in range(warmup):
+        fn()
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -50,9 +52,9 @@ def _median_time(fn, repeat: int) -> float:
 def run_bench(images: list[str] | None = None, *, quality: int = 75, repeat: int = 3, model=None,
               audio_model=None, audio: bool = True, progress=None) -> dict[str, Any]:
     """Measure; returns a JSON-ready dict (rows per input plus machine facts)."""
-    from .audio import _audio_bundle, compress_audio, decompress_audio
-    from .bundle import load_bundle
-    from .image import compress, decompress, open_image
+    from ..audio import audio_bundle, compress_audio, decompress_audio
+    from ..image import compress, decompress, open_image
+    from ..models import load_bundle
 
     bundle = load_bundle(model) if model else load_bundle()
     rows: list[dict[str, Any]] = []
@@ -63,25 +65,25 @@ def run_bench(images: list[str] | None = None, *, quality: int = 75, repeat: int
             progress(f"image {name}")
         data = compress(arr, quality=quality, model=bundle)
         mp = arr.shape[0] * arr.shape[1] / 1e6
-        t_enc = _median_time(lambda: compress(arr, quality=quality, model=bundle), repeat)
-        t_dec = _median_time(lambda: decompress(data, model=bundle, as_array=True), repeat)
+        t_enc = median_time(lambda: compress(arr, quality=quality, model=bundle), repeat)
+        t_dec = median_time(lambda: decompress(data, model=bundle, as_array=True), repeat)
         rows.append({"input": name, "modality": "image", "model_id": bundle.model_id, "quality": quality,
                      "width": arr.shape[1], "height": arr.shape[0], "bytes": len(data),
                      "bpp": 8 * len(data) / (mp * 1e6), "encode_s": t_enc, "decode_s": t_dec,
                      "encode_mp_per_s": mp / t_enc, "decode_mp_per_s": mp / t_dec})
     if audio:
         try:
-            abundle = _audio_bundle(audio_model)
+            abundle = audio_bundle(audio_model)
         except AecError as e:
             rows.append({"input": "synthetic 10 s audio", "modality": "audio", "skipped": str(e)})
         else:
             if progress:
                 progress("audio synthetic 10 s")
-            rate = int(abundle.manifest["sample_rate"])
+            rate = abundle.manifest.sample_rate
             wave = synthetic_audio(10.0, rate)
             data = compress_audio(wave, rate, model=abundle)
-            t_enc = _median_time(lambda: compress_audio(wave, rate, model=abundle), repeat)
-            t_dec = _median_time(lambda: decompress_audio(data, model=abundle), repeat)
+            t_enc = median_time(lambda: compress_audio(wave, rate, model=abundle), repeat)
+            t_dec = median_time(lambda: decompress_audio(data, model=abundle), repeat)
             rows.append({"input": "synthetic 10 s audio", "modality": "audio", "model_id": abundle.model_id,
                          "sample_rate": rate, "bytes": len(data), "kbps": 8 * len(data) / 10.0 / 1000,
                          "encode_s": t_enc, "decode_s": t_dec,
@@ -109,4 +111,4 @@ def format_bench(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["run_bench", "format_bench", "synthetic_photo", "synthetic_audio"]
+__all__ = ["run_bench", "format_bench", "median_time", "synthetic_photo", "synthetic_audio"]

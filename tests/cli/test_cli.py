@@ -5,7 +5,7 @@ import sys
 import pytest
 from PIL import Image
 
-from .conftest import natural_image
+from tests.conftest import natural_image
 
 
 def run(*args, stdin: bytes | None = None, cwd=None):

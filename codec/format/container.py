@@ -1,6 +1,7 @@
 """The .aec container: fixed header, tagged sections, CRC32 trailer (see FORMAT.md).
 
-This module knows bytes only; it never touches models or pixels.
+This module knows bytes only; it never touches models or pixels. What is inside a section is
+the business of format/sections.py (framing) and coding/ (entropy-coded streams).
 """
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
-from .errors import FormatError, UnsupportedVersionError
+from ..errors import FormatError, UnsupportedVersionError
 
 MAGIC = b"\x89AEC"
-# A file carries the lowest version that defines its content: images are version 1 (unchanged),
-# audio needs version 2. Decoders read every version listed here.
+# A file carries the lowest version that defines its content: images of factorized models are
+# version 1 (unchanged), audio needs version 2, images of hyperprior models (sections 5 and 6)
+# version 3. Decoders read every version listed here.
 FORMAT_VERSION = 1
 AUDIO_FORMAT_VERSION = 2
-SUPPORTED_VERSIONS = (1, 2)
+HYPERPRIOR_FORMAT_VERSION = 3
+SUPPORTED_VERSIONS = (1, 2, 3)
 
 MODALITY_IMAGE = 1
 MODALITY_AUDIO = 2
@@ -30,9 +33,12 @@ SECTION_LATENT = 1
 SECTION_ALPHA = 2
 SECTION_ICC = 3
 SECTION_AUDIO_LATENT = 4
+SECTION_HYPER_LATENT = 5  # ẑ of a hyperprior model (version 3)
+SECTION_CONDITIONAL_LATENT = 6  # y symbols coded with the scales that ẑ gives (version 3)
 SECTION_NAMES = {SECTION_LATENT: "latent", SECTION_ALPHA: "alpha", SECTION_ICC: "icc",
-                 SECTION_AUDIO_LATENT: "audio latent"}
-KNOWN_REQUIRED_SECTIONS = {SECTION_LATENT, SECTION_ALPHA, SECTION_ICC}
+                 SECTION_AUDIO_LATENT: "audio latent", SECTION_HYPER_LATENT: "hyper latent",
+                 SECTION_CONDITIONAL_LATENT: "conditional latent"}
+KNOWN_IMAGE_SECTIONS = {SECTION_LATENT, SECTION_ALPHA, SECTION_ICC, SECTION_HYPER_LATENT, SECTION_CONDITIONAL_LATENT}
 KNOWN_AUDIO_SECTIONS = {SECTION_AUDIO_LATENT}
 
 _HEADER = struct.Struct("<4sBBBB16sIIBB")  # magic, version, modality, flags, quality, model id, w, h, mode, nsect
@@ -86,6 +92,12 @@ def _seal(body: bytes) -> bytes:
     return body + _CRC.pack(zlib.crc32(body) & 0xFFFFFFFF)
 
 
+def image_version(sections: dict[int, bytes]) -> int:
+    """The format version an image file with these sections carries."""
+    hyperprior = SECTION_CONDITIONAL_LATENT in sections or SECTION_HYPER_LATENT in sections
+    return HYPERPRIOR_FORMAT_VERSION if hyperprior else FORMAT_VERSION
+
+
 def pack(f: AecFile) -> bytes:
     h = f.header
     if isinstance(h, AudioHeader):
@@ -98,17 +110,24 @@ def pack(f: AecFile) -> bytes:
         raise FormatError(f"cannot store colour mode {h.mode!r}")
     if len(h.model_id) != 16:
         raise FormatError("model id must be 16 bytes")
-    if SECTION_LATENT not in f.sections:
-        raise FormatError("a file needs a latent section")
-    parts = [
-        _HEADER.pack(MAGIC, FORMAT_VERSION, h.modality, 0, h.quality, h.model_id, h.width, h.height,
-                     MODE_CODES[h.mode], len(f.sections))
-    ]
-    for tag in sorted(f.sections):
-        payload = f.sections[tag]
-        parts.append(_SECTION.pack(tag, len(payload)))
-        parts.append(payload)
-    return _seal(b"".join(parts))
+    _check_latent_sections(f.sections, image_version(f.sections))
+    head = _HEADER.pack(MAGIC, image_version(f.sections), h.modality, 0, h.quality, h.model_id, h.width, h.height,
+                        MODE_CODES[h.mode], len(f.sections))
+    return _seal(head + _pack_sections(f.sections))
+
+
+def _check_latent_sections(sections: dict[int, bytes], version: int) -> None:
+    """Version 1 files code the latent in one section; version 3 files in a hyper and a conditional one."""
+    if version >= HYPERPRIOR_FORMAT_VERSION:
+        if SECTION_HYPER_LATENT not in sections or SECTION_CONDITIONAL_LATENT not in sections:
+            raise FormatError("missing hyper or conditional latent section")
+        if SECTION_LATENT in sections:
+            raise FormatError("a hyperprior file cannot also hold a factorized latent section")
+    else:
+        if SECTION_LATENT not in sections:
+            raise FormatError("missing latent section")
+        if SECTION_HYPER_LATENT in sections or SECTION_CONDITIONAL_LATENT in sections:
+            raise FormatError(f"hyperprior sections need format version {HYPERPRIOR_FORMAT_VERSION}")
 
 
 def unpack(data: bytes) -> AecFile:
@@ -139,9 +158,8 @@ def unpack(data: bytes) -> AecFile:
         raise FormatError(f"quality {quality} out of range 1..100")
     if not (1 <= width <= MAX_DIMENSION and 1 <= height <= MAX_DIMENSION):
         raise FormatError(f"invalid image size {width}x{height}")
-    sections = _parse_sections(body, HEADER_SIZE, nsect, KNOWN_REQUIRED_SECTIONS)
-    if SECTION_LATENT not in sections:
-        raise FormatError("missing latent section")
+    sections = _parse_sections(body, HEADER_SIZE, nsect, KNOWN_IMAGE_SECTIONS)
+    _check_latent_sections(sections, version)
     header = ImageHeader(quality=quality, model_id=model_id, width=width, height=height,
                          mode=MODE_NAMES[mode], modality=modality, version=version)
     return AecFile(header, sections)
@@ -187,19 +205,3 @@ def _parse_sections(body: bytes, pos: int, nsect: int, known: set[int]) -> dict[
     if pos != len(body):
         raise FormatError("trailing bytes after the last section")
     return sections
-
-
-def deflate(payload: bytes) -> bytes:
-    return zlib.compress(payload, 9)
-
-
-def inflate(payload: bytes, expected_size: int, what: str) -> bytes:
-    """zlib-inflate at most expected_size bytes; refuse anything else (no decompression bombs)."""
-    try:
-        d = zlib.decompressobj()
-        out = d.decompress(payload, expected_size + 1)
-    except zlib.error as e:
-        raise FormatError(f"corrupt {what} section ({e})") from None
-    if expected_size >= 0 and len(out) != expected_size:
-        raise FormatError(f"corrupt {what} section (size {len(out)}, expected {expected_size})")
-    return out

@@ -8,22 +8,19 @@ with exit status 1 (2 for usage errors).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 from pathlib import Path
 
-from . import __version__
-from .errors import AecError
-from .image import DEFAULT_QUALITY
-from .fileio import atomic_output
-from .fileio import write_atomic as _write_output
+from .. import __version__
+from ..api import IMAGE_OUTPUT_FORMATS, compress_to, decompress_to, info, is_audio_path
+from ..audio import AUDIO_SUFFIXES
+from ..errors import AecError
+from ..image import DEFAULT_QUALITY
+from .batch import EXIT_ERROR, EXIT_OK, CliError, run_files
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
-
-
-class CliError(AecError):
-    pass
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pnm", ".pgm", ".tga",
+                  ".avif"}
 
 
 def _read_input(path: str) -> bytes:
@@ -37,54 +34,10 @@ def _read_input(path: str) -> bytes:
     return p.read_bytes()
 
 
-def _default_output(inp: str, suffix: str) -> str:
-    if inp == "-":
-        return "-"
-    p = Path(inp)
-    return str(p.with_suffix(suffix)) if p.suffix.lower() != suffix else str(p) + suffix
-
-
-def _compress_one(inp: str, out: str, args) -> str:
-    from .audio import AUDIO_SUFFIXES
-    from .image import compress, open_image
-
-    if out != "-" and Path(out).exists() and not args.force:
-        raise CliError(f"{out} already exists (use -f to overwrite)")
-    if Path(inp).suffix.lower() in AUDIO_SUFFIXES:
-        return _compress_audio_one(inp, out, args)
-    raw = _read_input(inp)
-    if not raw:
-        raise CliError("input is empty")
-    image = open_image(raw, name="<stdin>" if inp == "-" else inp, max_pixels=args.max_pixels)
-    timings: dict = {}
-    quality = DEFAULT_QUALITY if args.quality is None else args.quality
-    data = compress(image, quality=quality, model=args.model, max_pixels=args.max_pixels, timings=timings)
-    _write_output(out, data, args.force)
-    w, h = image.size
-    return (f"{inp} -> {out}: {w}x{h}, {len(data)} bytes, {8 * len(data) / (w * h):.3f} bpp, q {quality}"
-            + _timing_text(args, timings))
-
-
 def _timing_text(args, timings: dict) -> str:
     if not getattr(args, "verbose", False):
         return ""
     return " (" + ", ".join(f"{k} {1000 * v:.0f} ms" for k, v in timings.items()) + ")"
-
-
-def _compress_audio_one(inp: str, out: str, args) -> str:
-    from .audio import DEFAULT_AUDIO_QUALITY, compress_audio_file
-    from .image import info
-
-    if not Path(inp).exists():
-        raise CliError(f"no such file: {inp}")
-    data = compress_audio_file(inp, quality=DEFAULT_AUDIO_QUALITY if args.quality is None else args.quality,
-                               model=args.model, bitrate=args.bitrate, max_seconds=args.max_seconds,
-                               progress=_progress_line(args, f"compress {Path(inp).name}"))  # blocks: bounded memory
-    _write_output(out, data, args.force)
-    meta = info(data)
-    seconds = meta["samples"] / meta["sample_rate"]
-    return (f"{inp} -> {out}: {seconds:.2f} s, {meta['sample_rate']} Hz, {meta['channels']} ch, {len(data)} bytes, "
-            f"{8 * len(data) / seconds / 1000:.2f} kbps, q {meta['quality']}")
 
 
 def _progress_line(args, label: str):
@@ -104,141 +57,60 @@ def _progress_line(args, label: str):
     return show
 
 
+def _compress_one(inp: str, out: str, args) -> str:
+    if out != "-" and Path(out).exists() and not args.force:
+        raise CliError(f"{out} already exists (use -f to overwrite)")
+    timings: dict = {}
+    if inp != "-" and is_audio_path(inp):
+        meta = compress_to(inp, out, quality=args.quality, overwrite=args.force, model=args.model,
+                           bitrate=args.bitrate, max_seconds=args.max_seconds,
+                           progress=_progress_line(args, f"compress {Path(inp).name}"))
+        return (f"{inp} -> {out}: {meta['seconds']:.2f} s, {meta['sample_rate']} Hz, {meta['channels']} ch, "
+                f"{meta['bytes']} bytes, {meta['kbps']:.2f} kbps, q {meta['quality']}")
+    raw = _read_input(inp)
+    if not raw:
+        raise CliError("input is empty")
+    meta = compress_to(raw, out, quality=args.quality, overwrite=args.force, model=args.model,
+                       max_pixels=args.max_pixels, name="<stdin>" if inp == "-" else inp, timings=timings)
+    return (f"{inp} -> {out}: {meta['width']}x{meta['height']}, {meta['bytes']} bytes, {meta['bpp']:.3f} bpp, "
+            f"q {meta['quality']}" + _timing_text(args, timings))
+
+
 def _cmd_compress(args) -> int:
-    from .audio import AUDIO_SUFFIXES
-
-    return _run_files(args, _compress_one, ".aec", lambda p: p.suffix.lower() in _IMAGE_SUFFIXES | AUDIO_SUFFIXES)
-
-
-_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".pnm", ".tga",
-                   ".avif"}
-
-
-def _run_files(args, one, out_suffix: str, wanted) -> int:
-    """One input: errors propagate (one-line message, exit 1). Several inputs or folders: batch mode."""
-    inputs = args.input
-    if len(inputs) == 1 and not Path(inputs[0]).is_dir():
-        out = args.output or _default_output(inputs[0], out_suffix)
-        msg = one(inputs[0], out, args)
-        if not args.quiet and out != "-":
-            print(msg, file=sys.stderr)
-        return EXIT_OK
-    if "-" in inputs:
-        raise CliError("'-' (stdin) cannot be combined with other inputs")
-    args.batch = True
-    files: list[Path] = []
-    for name in inputs:
-        p = Path(name)
-        files += sorted(f for f in p.rglob("*") if f.is_file() and wanted(f)) if p.is_dir() else [p]
-    if not args.output:
-        raise CliError("several inputs need -o OUTPUT_FOLDER")
-    out_dir = Path(args.output)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise CliError(f"-o must be a folder for several inputs: {out_dir}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    failed = 0
-    progress = sys.stderr.isatty() and not args.quiet
-    for i, f in enumerate(files, 1):
-        if progress:
-            print(f"\r[{i}/{len(files)}] {f.name[:60]:60s}", end="", file=sys.stderr, flush=True)
-        out = out_dir / (f.stem + out_suffix)
-        try:
-            msg = one(str(f), str(out), args)
-            if not args.quiet and not progress:
-                print(msg, file=sys.stderr)
-        except (AecError, OSError) as e:
-            failed += 1
-            if progress:
-                print(file=sys.stderr)
-            print(f"aecodec: error: {f}: {_describe(e)}", file=sys.stderr)
-    if progress:
-        print(file=sys.stderr)
-    if not args.quiet or failed:
-        print(f"aecodec: {len(files) - failed} done, {failed} failed", file=sys.stderr)
-    return EXIT_ERROR if failed or not files else EXIT_OK
-
-
-def _describe(e: BaseException) -> str:
-    if isinstance(e, FileNotFoundError):
-        return f"no such file: {e.filename}"
-    if isinstance(e, PermissionError):
-        return f"permission denied: {e.filename}"
-    if isinstance(e, OSError) and not isinstance(e, AecError):
-        return e.strerror or str(e)
-    return str(e)
-
-
-_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
-            ".tiff": "TIFF", ".ppm": "PPM", ".pgm": "PPM", ".pnm": "PPM", ".tga": "TGA"}
+    return run_files(args, _compress_one, ".aec", lambda p: p.suffix.lower() in IMAGE_SUFFIXES | AUDIO_SUFFIXES)
 
 
 def _cmd_decompress(args) -> int:
     suffix = "." + (args.format or "png").lower().replace("jpeg", "jpg")
-    return _run_files(args, _decompress_one, suffix, lambda p: p.suffix.lower() == ".aec")
-
-
-def _decompress_audio_one(inp: str, data: bytes, out: str, args) -> str:
-    from .audio import decompress_audio, decompress_audio_to_file, write_audio
-
-    formats = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG"}
-    if out != "-" and Path(out).suffix.lower() not in formats:
-        if args.output and not Path(args.output).is_dir():
-            raise CliError(f"audio output must be .wav, .flac or .ogg, not {Path(out).suffix or '(none)'}")
-        out = str(Path(out).with_suffix(".wav"))
-    if out == "-":  # a pipe cannot be seeked back to patch the WAV header: decode in memory
-        samples, rate = decompress_audio(data, model=args.model, max_seconds=args.max_seconds)
-        buf = io.BytesIO()
-        write_audio(buf, samples, rate, fmt="WAV")
-        _write_output(out, buf.getvalue(), args.force)
-        n = len(samples)
-    else:  # streamed block by block into a temp file beside the target, then renamed
-        with atomic_output(out, args.force) as tmp:
-            n, _, rate = decompress_audio_to_file(data, tmp, formats[Path(out).suffix.lower()], model=args.model,
-                                                  max_seconds=args.max_seconds,
-                                                  progress=_progress_line(args, f"decompress {Path(inp).name}"))
-    return f"{inp} -> {out}: {n / rate:.2f} s, {rate} Hz"
+    return run_files(args, _decompress_one, suffix, lambda p: p.suffix.lower() == ".aec")
 
 
 def _decompress_one(inp: str, out: str, args) -> str:
-    from PIL import Image
-
-    from . import container
-    from .image import decompress
+    from ..api import modality_of
+    from ..audio import OUTPUT_FORMATS
 
     data = _read_input(inp)
-    if len(data) > 5 and data[:4] == container.MAGIC and data[5] == container.MODALITY_AUDIO:
-        return _decompress_audio_one(inp, data, out, args)
-    if out == "-":
-        fmt = (args.format or "png").upper()
-    else:
-        suffix = Path(out).suffix.lower()
-        fmt = (args.format or "").upper() or _FORMATS.get(suffix)
-        if fmt is None:
-            raise CliError(f"unknown output format {suffix or '(no extension)'!r}; use .png, .jpg, .webp, .bmp, .tif")
-        if Path(out).exists() and not args.force:
-            raise CliError(f"{out} already exists (use -f to overwrite)")
     timings: dict = {}
-    image = decompress(data, model=args.model, max_pixels=args.max_pixels, timings=timings)
-    assert isinstance(image, Image.Image)
-    buf = io.BytesIO()
-    save_args = {}
-    if image.info.get("icc_profile"):
-        save_args["icc_profile"] = image.info["icc_profile"]
-    if fmt == "JPEG" and image.mode in ("LA", "RGBA"):
-        raise CliError("JPEG cannot store the alpha channel; write .png or .webp")
-    if fmt in ("WEBP", "JPEG"):
-        save_args["quality"] = 95
-    try:
-        image.save(buf, format=fmt, **save_args)
-    except (OSError, KeyError, ValueError) as e:
-        raise CliError(f"cannot write {fmt}: {e}") from None
-    _write_output(out, buf.getvalue(), args.force)
-    return f"{inp} -> {out}: {image.size[0]}x{image.size[1]} {image.mode}" + _timing_text(args, timings)
+    if modality_of(data) == "audio":
+        if out != "-" and Path(out).suffix.lower() not in OUTPUT_FORMATS:
+            if args.output and not Path(args.output).is_dir():
+                raise CliError(f"audio output must be .wav, .flac or .ogg, not {Path(out).suffix or '(none)'}")
+            out = str(Path(out).with_suffix(".wav"))
+        meta = decompress_to(data, out, overwrite=args.force, model=args.model, max_seconds=args.max_seconds,
+                             progress=_progress_line(args, f"decompress {Path(inp).name}"))
+        return f"{inp} -> {out}: {meta['seconds']:.2f} s, {meta['sample_rate']} Hz"
+    fmt = (args.format or "").upper() or None
+    if out == "-":
+        fmt = fmt or "PNG"
+    elif fmt is None and Path(out).suffix.lower() not in IMAGE_OUTPUT_FORMATS:
+        suffix = Path(out).suffix.lower()
+        raise CliError(f"unknown output format {suffix or '(no extension)'!r}; use .png, .jpg, .webp, .bmp, .tif")
+    meta = decompress_to(data, out, fmt=fmt, overwrite=args.force, model=args.model, max_pixels=args.max_pixels,
+                         timings=timings)
+    return f"{inp} -> {out}: {meta['width']}x{meta['height']} {meta['mode']}" + _timing_text(args, timings)
 
 
 def _cmd_info(args) -> int:
-    from .image import info
-
     facts = info(_read_input(args.input))
     if args.json:
         print(json.dumps(facts))
@@ -253,7 +125,7 @@ def _cmd_info(args) -> int:
 
 
 def _cmd_models(args) -> int:
-    from .bundle import shipped_bundles
+    from ..models import shipped_bundles
 
     rows = []
     for folder in ([Path(args.model)] if args.model else shipped_bundles()):
@@ -263,7 +135,8 @@ def _cmd_models(args) -> int:
         c = m.get("complexity", {})
         row = {
             "name": m.get("name", folder.name), "model_id": m["model_id"], "profile": m.get("profile"),
-            "modality": m.get("modality", "image"), "folder": str(folder),
+            "modality": m.get("modality", "image"), "latent_coding": m.get("latent_coding", "factorized"),
+            "folder": str(folder),
             "megabytes": round(sum(f.stat().st_size for f in folder.iterdir() if f.is_file()) / 1e6, 2),
             "parameters": sum(c.get(k, 0) for k in ("encoder_params", "decoder_params", "entropy_params")),
             "training_steps": (m.get("training") or {}).get("steps"),
@@ -280,7 +153,7 @@ def _cmd_models(args) -> int:
         print(json.dumps(rows, indent=1))
         return EXIT_OK
     for r in rows:
-        print(f"{r['name']}  ({r['modality']}, profile {r['profile']}, id {r['model_id']})")
+        print(f"{r['name']}  ({r['modality']}, {r['latent_coding']}, profile {r['profile']}, id {r['model_id']})")
         if r["modality"] == "audio":
             cost = (f"{r['sample_rate']} Hz, {r['frame_rate']:g} latent frames/s, {r['encoder_mmac_per_s']:.0f} / "
                     f"{r['decoder_mmac_per_s']:.0f} MMAC per second of audio (encoder / decoder)")

@@ -3,8 +3,8 @@ import zlib
 
 import pytest
 
-from aecodec import container
-from aecodec.container import AecFile, ImageHeader
+from aecodec.format import container
+from aecodec.format.container import AecFile, ImageHeader
 from aecodec.errors import FormatError, UnsupportedVersionError
 
 
@@ -42,8 +42,8 @@ def test_bad_magic():
 
 def test_newer_version_is_refused_clearly():
     data = bytearray(_file())
-    data[4] = 3
-    with pytest.raises(UnsupportedVersionError, match="version 3"):
+    data[4] = 9
+    with pytest.raises(UnsupportedVersionError, match="version 9"):
         container.unpack(_recrc(bytes(data[:-4])))
 
 
@@ -90,11 +90,6 @@ def test_invalid_header_fields():
         container.unpack(_recrc(bytes(bad)))
 
 
-def test_inflate_refuses_bombs():
-    with pytest.raises(FormatError):
-        container.inflate(zlib.compress(b"\0" * 10_000), 100, "alpha")
-
-
 def test_audio_header_round_trip_and_version_rule():
     hdr = container.AudioHeader(quality=50, model_id=b"\x01" * 16, sample_rate=44100, num_samples=12345, channels=2)
     data = container.pack(AecFile(hdr, {container.SECTION_AUDIO_LATENT: b"\0" * 8}))
@@ -109,3 +104,26 @@ def test_audio_header_round_trip_and_version_rule():
     struct.pack_into("<I", bad, 24, 0)
     with pytest.raises(FormatError, match="sample rate"):
         container.unpack(_recrc(bytes(bad)))
+
+
+def test_hyperprior_files_are_version_3_with_both_latent_sections():
+    hdr = ImageHeader(quality=5, model_id=bytes(16), width=64, height=64, mode="RGB")
+    secs = {container.SECTION_HYPER_LATENT: b"zz", container.SECTION_CONDITIONAL_LATENT: b"yyyy"}
+    data = container.pack(AecFile(hdr, secs))
+    assert data[4] == container.HYPERPRIOR_FORMAT_VERSION == 3
+    f = container.unpack(data)
+    assert f.header.version == 3 and f.sections == secs
+    for missing in secs:  # one of the two alone is not a file
+        with pytest.raises(FormatError, match="missing hyper or conditional"):
+            container.pack(AecFile(hdr, {k: v for k, v in secs.items() if k != missing}))
+    with pytest.raises(FormatError, match="cannot also hold"):
+        container.pack(AecFile(hdr, {**secs, container.SECTION_LATENT: b"x"}))
+
+
+def test_version_1_file_may_not_carry_hyperprior_sections():
+    body = bytearray(_file()[:-4])
+    # turn the alpha section (tag 2) into a hyper section (tag 5): version 1 files cannot have it
+    pos = body.index(b"alpha") - 5
+    body[pos] = container.SECTION_HYPER_LATENT
+    with pytest.raises(FormatError, match="need format version 3"):
+        container.unpack(_recrc(bytes(body)))

@@ -1,7 +1,7 @@
 """Provider selection and engine-cache keys (GPU paths, tested without a GPU)."""
 import pytest
 
-from aecodec.bundle import _provider_options, select_providers, tensorrt_cache_dir
+from aecodec.models.runtime import provider_options, select_providers, tensorrt_cache_dir
 from aecodec.errors import AecError
 
 ALL = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
@@ -33,7 +33,7 @@ def test_environment_variable(monkeypatch):
 def test_tensorrt_engine_cache_is_keyed_by_model_id(tmp_path):
     a, b = tensorrt_cache_dir("aa" * 16, tmp_path), tensorrt_cache_dir("bb" * 16, tmp_path)
     assert a != b and a.parent == b.parent == tmp_path
-    opts = _provider_options(["TensorrtExecutionProvider", "CPUExecutionProvider"], "cc" * 16)
+    opts = provider_options(["TensorrtExecutionProvider", "CPUExecutionProvider"], "cc" * 16)
     name, trt = opts[0]
     assert name == "TensorrtExecutionProvider" and trt["trt_engine_cache_enable"]
     assert trt["trt_engine_cache_path"].endswith("cc" * 16)

@@ -9,7 +9,7 @@ from PIL import Image, ImageCms
 import aecodec
 from aecodec.errors import FormatError, InputError, ModelMismatchError
 
-from .conftest import natural_image
+from tests.conftest import natural_image
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -129,7 +129,7 @@ def test_info_reads_header(photo):
 def test_shipped_bundle_is_intact():
     bundle = aecodec.load_bundle()
     bundle.verify()
-    m = bundle.manifest
+    m = bundle.manifest.raw
     assert m["complexity"]["decoder_kmac_per_px"] <= 25
     assert m["parity"]["rounded_latent_flips"] == 0
 

@@ -1,0 +1,61 @@
+"""Model bundles and the registry of shipped ones (the bundle folders live beside this file)."""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from ..errors import AecError, ModelMismatchError
+from .bundle import Manifest, ModelBundle, compute_model_id
+from .runtime import select_providers, tensorrt_cache_dir
+
+MODELS_DIR = Path(__file__).parent
+DEFAULT_IMAGE_MODEL = "image-edge"
+DEFAULT_AUDIO_MODEL = "audio-edge"
+
+_registry_lock = threading.Lock()
+_loaded: dict[tuple, ModelBundle] = {}
+
+
+def shipped_bundles() -> list[Path]:
+    """Folders of the bundles that ship with the package."""
+    return sorted(p for p in MODELS_DIR.iterdir() if p.is_dir() and (p / "manifest.json").is_file())
+
+
+def load_bundle(model: str | Path | ModelBundle | None = None, providers=None, *,
+                default: str = DEFAULT_IMAGE_MODEL) -> ModelBundle:
+    """A bundle by folder path or shipped name (default: the default image model), cached per process."""
+    if isinstance(model, ModelBundle):
+        return model
+    folder = Path(model) if model and Path(model).is_dir() else MODELS_DIR / str(model or default)
+    if not (folder / "manifest.json").is_file():
+        names = ", ".join(p.name for p in shipped_bundles()) or "none"
+        raise AecError(f"model {model!r} not found (shipped models: {names})")
+    key = (str(folder.resolve()), str(providers))
+    with _registry_lock:
+        if key not in _loaded:
+            _loaded[key] = ModelBundle(folder, providers=providers)
+        return _loaded[key]
+
+
+def bundle_for_id(model_id: bytes, preferred: str | Path | ModelBundle | None = None, providers=None) -> ModelBundle:
+    """The bundle whose id matches a file's; the preferred one first, then every shipped one."""
+    candidates = []
+    if preferred is not None:
+        candidates.append(load_bundle(preferred, providers))
+    for folder in shipped_bundles():
+        json_id = json.loads((folder / "manifest.json").read_text()).get("model_id", "")
+        if json_id == model_id.hex():
+            candidates.append(load_bundle(folder, providers))
+    for b in candidates:
+        if b.model_id_bytes == model_id:
+            return b
+    raise ModelMismatchError(
+        f"file needs model {model_id.hex()}, which is not available"
+        + (f" (given model is {candidates[0].model_id})" if preferred is not None else "")
+        + "; pass the matching bundle with --model"
+    )
+
+
+__all__ = ["DEFAULT_AUDIO_MODEL", "DEFAULT_IMAGE_MODEL", "MODELS_DIR", "Manifest", "ModelBundle", "bundle_for_id",
+           "compute_model_id", "load_bundle", "select_providers", "shipped_bundles", "tensorrt_cache_dir"]
