@@ -12,47 +12,102 @@ Kodak (the benchmark set) was never used for training or model selection.
 """
 
 
+def data_section(args: dict, shipped_folder: str, shipped_text: str) -> str:
+    """The data sources of the shipped models' training set, or the folders of someone else's run."""
+    data = str(args.get("data") or "")
+    if data.rstrip("/").endswith(shipped_folder):
+        return shipped_text
+    return (f"Training data: `{data or '(not recorded)'}`; validation: `{args.get('val') or '(none)'}`. "
+            "Sources and licences: see the notes below.\n")
+
+
+def number(value: object, fmt: str = ",") -> str:
+    """A figure for the card, or "?" where the checkpoint did not record it."""
+    return "?" if value is None else format(value, fmt)
+
+
+IMAGE_TRANSFORMS = """g_a = 4 × (5×5 stride-2 conv), GDN between; g_s = 4 × (5×5 stride-2
+transposed conv), inverse GDN between"""
+
+HYPERPRIOR_TEXT = """Side information: h_a (float, inside encoder.onnx) = 3×3 conv, ReLU, two 5×5 stride-2 convs to
+{hyper} channels at 1/64 resolution; ẑ = floor(z + ½) is coded with a learned per-channel factorized
+density. h_s runs in exact integer arithmetic in the run time (int8 kernels, power-of-two requantization,
+12-bit activations, two sub-pixel upsampling stages and a 3×3 conv) and gives for every latent element a mean
+on a 1/16 grid and an index into {levels} Gaussian scales ({smin}…{smax}); v − mean is coded with the
+discretized Gaussian of that scale. Integer h_s, so every machine derives the same probabilities."""
+
+
 def render(manifest: dict, train_command: str, hardware: str, notes: str = "") -> str:
+    """The card of any bundle (dispatches on modality)."""
+    if manifest.get("modality") == "audio":
+        return render_audio(manifest, train_command, hardware, notes)
+    return render_image(manifest, train_command, hardware, notes)
+
+
+def render_image(manifest: dict, train_command: str, hardware: str, notes: str = "") -> str:
     c = manifest["complexity"]
     t = manifest["training"]
+    a = t.get("args") or {}
     cfg = manifest["config"]
+    hyper = manifest.get("latent_coding") == "hyperprior"
     val = t.get("last_validation") or {}
     val_rows = "\n".join(
         f"| {k} (λ = {cfg['lambdas'][int(k[1:])]}) | {v['bpp']:.3f} | {v['psnr']:.2f} |"
         for k, v in (val.get("val") or {}).items()
-    )
+    ) or "| (no validation recorded) | | |"
     p = manifest["parity"]
+    ladder = manifest.get("quality_ladder") or {}
+    if hyper:
+        hs = manifest["hyper_synthesis"]
+        entropy = HYPERPRIOR_TEXT.format(hyper=manifest["hyper_channels"], levels=hs["scale_levels"],
+                                         smin=hs["scale_min"], smax=hs["scale_max"])
+        tables = (f"Entropy tables ({manifest['precision_bits']}-bit integer frequencies, computed at export): "
+                  f"{manifest['hyper_channels']} rows for ẑ and {hs['scale_levels']} Gaussian rows for v; gains for "
+                  f"{manifest['qualities']} qualities.")
+        cost_note = (f" The decoder's kMAC include h_s ({c['hyper_synthesis_kmac_per_px']:.2f} kMAC/px; the encoder runs "
+                     f"it too, in integers, not counted in its figure), the encoder's include h_a "
+                     f"({c['hyper_analysis_kmac_per_px']:.2f}).")
+        hyper_parity = (f" Hyper latent z: max |Δ| {p['hyper_max_abs_diff']:.1e} (relative), rounding flips "
+                        f"{p['rounded_hyper_flips']} of {p['hyper_checked']:,} plus {p['rounded_hyper_ties']} ties. "
+                        f"Integer h_s (run time) vs PyTorch's fake-quantized h_s on the parity ẑ and random ẑ: "
+                        f"{p['hs_mismatches']} of {p['hs_checked']:,} means / scale indices differ.")
+    else:
+        entropy = "Learned per-channel factorized density."
+        tables = (f"Entropy tables: {manifest['qualities']} qualities × {cfg['latent']} channels of integer "
+                  f"frequencies ({manifest['precision_bits']}-bit), computed at export.")
+        cost_note = ""
+        hyper_parity = ""
     return f"""# Model card: `{manifest['name']}` ({manifest['profile']} profile)
 
 Model id `{manifest['model_id']}` (content hash of encoder.onnx, decoder.onnx, tables.npz).
 
 ## What it is
-{manifest['architecture']}: analysis g_a = 4 × (5×5 stride-2 conv), GDN between; synthesis g_s = 4 × (5×5
-stride-2 transposed conv), inverse GDN between; hidden width N = {cfg['channels']}, latent M = {cfg['latent']}
-channels at 1/16 resolution; learned per-channel factorized density. One model serves quality 1..100: the
-latent is multiplied by a per-channel gain before rounding; {len(cfg['lambdas'])} gain vectors were trained for
-λ = {', '.join(str(x) for x in cfg['lambdas'])} (loss λ·255²·MSE + bpp) and qualities in between interpolate
-them log-linearly. Entropy tables: {manifest['qualities']} qualities × {cfg['latent']} channels of integer
-frequencies ({manifest['precision_bits']}-bit), computed at export.
+{manifest['architecture']}: {IMAGE_TRANSFORMS}; hidden width N = {cfg['channels']}, latent M = {cfg['latent']}
+channels at 1/16 resolution. {entropy}
+
+One model serves quality 1..100: the latent is multiplied by a per-channel gain before rounding;
+{len(cfg['lambdas'])} gain vectors were trained for λ = {', '.join(str(x) for x in cfg['lambdas'])} (loss λ·255²·MSE + bpp)
+and qualities in between interpolate them log-linearly (quality 1 at ladder position
+{ladder.get('quality_1_position', 0):g}, quality 100 at {ladder.get('quality_100_position', len(cfg['lambdas']) - 1):g}). {tables}
 
 | | encoder | decoder |
 |---|---|---|
 | parameters | {c['encoder_params']:,} | {c['decoder_params']:,} |
 | kMAC / pixel (counted from layer shapes) | {c['encoder_kmac_per_px']:.1f} | {c['decoder_kmac_per_px']:.1f} |
 
-Entropy model and gains: {c['entropy_params']:,} parameters. (The exported decoder runs its transposed
+Entropy model and gains: {c['entropy_params']:,} parameters.{cost_note} (The exported decoder runs its transposed
 convolutions as 3×3 convolutions + pixel shuffle: the same function with 36/25 of those layers' MACs
 including structural zeros, which ONNX Runtime still runs faster than its ConvTranspose.)
 
 ## Training
 - Command: `{train_command}`
-- Steps: {t['steps']:,} (batch {t['args']['batch']}, {t['args']['crop']}×{t['args']['crop']} random crops with flips,
-  Adam, lr {t['args']['lr']} with {t['args']['warmup']}-step warm-up and cosine decay over the last
-  {round((1 - t['args']['decay_from']) * 100)} % of steps, seed {t['args']['seed']}).
-- Wall time: {t['wall_hours']:.2f} h (includes pauses while benchmarks ran).
+- Steps: {number(t.get('steps'))} (batch {a.get('batch')}, {a.get('crop')}×{a.get('crop')} random crops with flips,
+  Adam, lr {a.get('lr')} with {a.get('warmup')}-step warm-up and cosine decay over the last
+  {round((1 - a.get('decay_from', 0.7)) * 100)} % of steps, seed {a.get('seed')}{', warm start from `' + str(a['init']) + '`' if a.get('init') else ''}).
+- Wall time: {t.get('wall_hours') or 0:.2f} h (includes pauses while benchmarks ran).
 - Hardware: {hardware}
 
-{DATA_SOURCES}
+{data_section(a, "shared/data/images-train", DATA_SOURCES)}
 ## Validation (held-out folder, real rate from rounded latents and the model's likelihoods)
 Step {val.get('step', '?')}:
 
@@ -63,8 +118,8 @@ Step {val.get('step', '?')}:
 ## Export checks
 ONNX Runtime (CPU) vs PyTorch on fixed inputs: latent max |Δ| {p['latent_max_abs_diff']:.1e}, reconstruction
 max |Δ| {p['image_max_abs_diff']:.1e}, rounded-latent flips {p['rounded_latent_flips']} of {p['latents_checked']:,}
-checked (all 100 gains), plus {p.get('rounded_latent_ties', 0)} flips of values on a rounding tie (|frac − ½| ≤ 1e-4,
-float32 noise between two correct implementations; decoding never depends on them). Opset {manifest['export']['opset']}, torch {manifest['export']['torch']}.
+checked (all {manifest['qualities']} gains), plus {p.get('rounded_latent_ties', 0)} flips of values on a rounding tie (|frac − ½| ≤ 1e-4,
+float32 noise between two correct implementations; decoding never depends on them).{hyper_parity} Opset {manifest['export']['opset']}, torch {manifest['export']['torch']}.
 
 {notes}"""
 
@@ -117,13 +172,13 @@ extrapolated log-linearly, i.e. quantisation the model was not trained for).
 
 ## Training
 - Command: `{train_command}`
-- Steps: {t['steps']:,} (batch {a.get('batch')}, {a.get('segment_seconds')}-s random segments, random gain −12…+3 dB,
+- Steps: {number(t.get('steps'))} (batch {a.get('batch')}, {a.get('segment_seconds')}-s random segments, random gain −12…+3 dB,
   Adam, lr {a.get('lr')} with {a.get('warmup')}-step warm-up and cosine decay over the last
   {round((1 - a.get('decay_from', 0.7)) * 100)} % of steps, bfloat16 autocast of the transforms: {a.get('bf16')}, seed {a.get('seed')}).
 - Wall time: {t.get('wall_hours', 0):.2f} h (includes pauses while tests ran).
 - Hardware: {hardware}
 
-{AUDIO_DATA_SOURCES}
+{data_section(a, "shared/data/audio/train", AUDIO_DATA_SOURCES)}
 ## Validation (`audio/test`, real rate from rounded latents and the model's likelihoods)
 Step {val.get('step', '?')}:
 

@@ -32,13 +32,16 @@ def subpixel_conv_from_transposed(layer: nn.ConvTranspose2d) -> nn.Sequential:
     conv = nn.Conv2d(cin, 4 * cout, 3, padding=1)
     conv.weight.data.copy_(w.reshape(4 * cout, cin, 3, 3))  # channel = c·4 + a·2 + b, as PixelShuffle wants
     bias = layer.bias.detach() if layer.bias is not None else torch.zeros(cout)
+    assert conv.bias is not None
     conv.bias.data.copy_(bias.repeat_interleave(4))
     return nn.Sequential(conv, nn.PixelShuffle(2))
 
 
 def subpixel_synthesis(synthesis: nn.Module) -> nn.Module:
-    """A copy of a synthesis transform with every ConvTranspose2d replaced (same forward)."""
-    layers = []
-    for layer in synthesis.net:
+    """A copy of a synthesis transform (`.net`, a Sequential) with every ConvTranspose2d replaced (same forward)."""
+    net = synthesis.net
+    assert isinstance(net, nn.Sequential)
+    layers: list[nn.Module] = []
+    for layer in net:
         layers.append(subpixel_conv_from_transposed(layer) if isinstance(layer, nn.ConvTranspose2d) else layer)
     return nn.Sequential(*layers).eval()

@@ -23,3 +23,35 @@ def natural_image(h: int, w: int, seed: int = 0, channels: int = 3) -> np.ndarra
 @pytest.fixture(scope="session")
 def photo() -> np.ndarray:
     return natural_image(96, 128)
+
+
+def tiny_hyperprior_model(seed: int = 0, latent: int = 16, hyper: int = 8):
+    """A random tiny hyperprior (torch) whose h_s gives varied means and scale indices (not all clipped)."""
+    import torch
+
+    from aecodec.train.hyperprior import HyperpriorCodecModel, HyperpriorConfig
+
+    torch.manual_seed(seed)
+    model = HyperpriorCodecModel(HyperpriorConfig(channels=8, latent=latent, hyper=hyper))
+    with torch.no_grad():
+        for layer in model.hyper_synthesis.layers:
+            layer.conv.weight.normal_(0, 0.3)
+            layer.conv.bias.uniform_(0, 2)
+        model.hyper_synthesis.out.conv.bias[latent:].uniform_(5, 40)  # scale indices spread over the table
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def hyperprior_bundle(tmp_path_factory):
+    """(bundle folder, manifest, checkpoint path) of an exported tiny random hyperprior model."""
+    torch = pytest.importorskip("torch")
+    from aecodec.export.bundle import export_bundle
+
+    root = tmp_path_factory.mktemp("hyper")
+    model = tiny_hyperprior_model()
+    ckpt = {"model": model.state_dict(), "config": model.config.to_dict(), "modality": "image", "step": 7,
+            "args": {"batch": 2, "crop": 64, "lr": 1e-4, "warmup": 10, "decay_from": 0.7, "seed": 0,
+                     "data": "somewhere", "init": "factorized.pt"}}
+    torch.save(ckpt, root / "h.pt")
+    manifest = export_bundle(root / "h.pt", root / "bundle", name="tiny-hyper", low_quality_position=-1.0)
+    return root / "bundle", manifest, root / "h.pt"

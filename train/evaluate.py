@@ -11,46 +11,40 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import math
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
-from ..metrics import bd_rate, psnr
-from .data import list_images, load_rgb
-from .hyperprior import HyperpriorCodecModel, HyperpriorConfig
-from .model import FactorizedCodecModel, ModelConfig
+from aecodec.metrics import bd_rate, psnr
+
+from .checkpoint_io import ImageModel, load_checkpoint
+from .image_base import ImageCodecModel, pad_to_multiple
+from .image_data import list_images, load_rgb
 
 WEBP_QUALITIES = (0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 
 
-def load_model(path: str | Path) -> tuple[torch.nn.Module, dict]:
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    config = ckpt["config"]
-    model: torch.nn.Module
-    if config.get("arch", "factorized") == "hyperprior":
-        model = HyperpriorCodecModel(HyperpriorConfig.from_dict(config))
-    else:
-        model = FactorizedCodecModel(ModelConfig.from_dict(config))
-    model.load_state_dict(ckpt["model"])
-    return model.eval(), ckpt
+def load_model(path: str | Path) -> tuple[ImageModel, dict]:
+    """An image checkpoint of either architecture, in eval mode, and the checkpoint dict."""
+    model, ckpt = load_checkpoint(path)
+    if not isinstance(model, ImageCodecModel):
+        raise SystemExit(f"{path} is not an image checkpoint")
+    return model, ckpt
 
 
 @torch.no_grad()
-def model_curve(model: torch.nn.Module, images: list[np.ndarray]) -> list[tuple[float, float]]:
+def model_curve(model: ImageModel, images: list[np.ndarray]) -> list[tuple[float, float]]:
     """(mean bpp, mean PSNR) per trained rate point."""
-    multiple = getattr(model, "pad_multiple", 16)
     curve = []
-    for level in range(len(model.lambdas)):
+    for level in range(len(model.config.lambdas)):
         bpps, psnrs = [], []
         for img in images:
             x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0
             h, w = x.shape[-2:]
-            padded = F.pad(x, (0, (-w) % multiple, 0, (-h) % multiple), mode="replicate")
+            padded = pad_to_multiple(x, model.pad_multiple)
             out = model(padded, torch.tensor([level]))
             rec = (out["x_hat"][0, :, :h, :w].clamp(0, 1) * 255).round().permute(1, 2, 0).numpy()
             bpps.append(out["bpp"].item() * padded.shape[2] * padded.shape[3] / (h * w))

@@ -1,8 +1,12 @@
-"""Training loop: resumable, seeded, CPU or CUDA, single process or torchrun (DDP).
+"""Training loop: resumable, seeded, CPU or CUDA, single process or torchrun (DDP, one or several machines).
 
 Usage: python -m aecodec.train --data DIR --val DIR --out RUN_DIR [--steps N] ...
 A run directory holds `last.pt` (resume point, written atomically every few minutes),
-`best.pt` (best validation score) and `train.log`.
+`best.pt` (best validation score) and `train.log`. The loop is generic: everything specific to a
+modality or architecture is in the task (tasks.py) and the model.
+
+Under DDP only rank 0 writes checkpoints and logs; on resume rank 0 reads `last.pt` and sends it
+to the other ranks, so --out need not be on a shared file system.
 """
 from __future__ import annotations
 
@@ -18,8 +22,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from .model import PROFILES
-from .tasks import TASKS
+from .factorized import PROFILES
+from .tasks import TASKS, Task
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latent", type=int, help="override the profile's latent channels M")
     p.add_argument("--arch", choices=["factorized", "hyperprior"], default="factorized", help="image model family")
     p.add_argument("--hyper", type=int, help="hyperprior: channels of z (default 64)")
-    p.add_argument("--init", help="new run: warm-start g_a, g_s and gains from this (factorized) checkpoint")
+    p.add_argument("--init", help="new image run: warm-start g_a, g_s and gains from this checkpoint "
+                                  "(e.g. a trained factorized model for --arch hyperprior)")
     p.add_argument("--steps", type=int, default=30000, help="total optimizer steps (the LR schedule spans them)")
     p.add_argument("--batch", type=int, default=8, help="batch size per process")
     p.add_argument("--crop", type=int, default=128, help="image crop size")
@@ -67,10 +72,30 @@ def lr_at(step: int, args: argparse.Namespace) -> float:
     return args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-def _atomic_save(obj, path: Path) -> None:
+def atomic_save(obj: dict, path: Path) -> None:
+    """Write then rename: a crash never leaves a truncated checkpoint."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def load_resume(path: Path, distributed: bool, rank: int) -> dict | None:
+    """The resume checkpoint, read by rank 0 and broadcast to every rank (no shared file system needed)."""
+    resume = torch.load(path, map_location="cpu", weights_only=False) if rank == 0 and path.exists() else None
+    if distributed:
+        box = [resume]
+        dist.broadcast_object_list(box, src=0)
+        resume = box[0]
+    return resume
+
+
+def any_rank(flag: bool, distributed: bool, device: torch.device) -> bool:
+    """True on every rank if it is true on one: stop decisions that depend on the clock must agree."""
+    if not distributed:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,18 +128,20 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.manual_seed(args.seed + rank)
     ckpt_path = out_dir / "last.pt"
-    resume = torch.load(ckpt_path, map_location="cpu", weights_only=False) if ckpt_path.exists() else None
+    resume = load_resume(ckpt_path, distributed, rank)
     modality = resume.get("modality", "image") if resume else args.modality
     if resume and modality != args.modality:
         raise SystemExit(f"{ckpt_path} is a {modality} run; pass --modality {modality}")
-    task = TASKS[modality](args, resume["config"] if resume else None, rank)
+    task: Task = TASKS[modality](args, resume["config"] if resume else None, rank)
     config = task.config
     model = task.build_model().to(device)
-    if args.bf16 and hasattr(model, "transform_dtype"):
+    if args.bf16:
         model.transform_dtype = torch.bfloat16
     if args.channels_last and modality == "image":
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # (torch's stub omits it)
+    # models may give the entropy model's parameters a larger LR (group "lr_scale"), as CompressAI's
+    # aux optimizer: a density otherwise narrows far more slowly than the transforms learn
+    optimizer = torch.optim.Adam(model.parameter_groups(), lr=args.lr)
     sampler = task.sampler
     level_gen = torch.Generator().manual_seed(args.seed * 7919 + rank)
     step, best_score, wall = 0, float("inf"), 0.0
@@ -124,11 +151,22 @@ def main(argv: list[str] | None = None) -> int:
         model.load_state_dict(resume["model"])
         # shipped resume checkpoints may be slimmed to the weights (no Adam moments: they would
         # triple the size); the optimizer then restarts from zero moments under a fresh warm-up
-        if "optimizer" in resume:
+        # (also when the checkpoint's optimizer has other parameter groups, e.g. from before a model
+        # gained its "lr_scale" group)
+        same_groups = "optimizer" in resume and len(resume["optimizer"]["param_groups"]) == len(optimizer.param_groups)
+        if same_groups:
             optimizer.load_state_dict(resume["optimizer"])
-        if "sampler" in resume:
+        else:
+            resume.pop("optimizer", None)
+        if "sampler" in resume and rank == 0:
             sampler.load_state_dict(resume["sampler"])
             level_gen.set_state(resume["level_gen"])
+        elif "sampler" in resume:
+            # the checkpoint holds rank 0's streams; the others must not replay them (every rank
+            # would then draw the same crops), so they re-seed from (seed, rank, step)
+            sampler.load_state_dict({"generator": torch.Generator().manual_seed(
+                args.seed * 1000 + rank + 7_777_777 * resume["step"]).get_state()})
+            level_gen.manual_seed(args.seed * 7919 + rank + 7_777_777 * resume["step"])
         step, best_score, wall = resume["step"], resume.get("best_score", float("inf")), resume.get("wall_seconds", 0.0)
         history = resume.get("history", [])
         if "optimizer" not in resume:
@@ -137,11 +175,14 @@ def main(argv: list[str] | None = None) -> int:
         log(f"resumed from {ckpt_path} at step {step}{slim}")
     else:
         log(f"new run: {json.dumps(config.to_dict())} args={json.dumps(vars(args))}")
+        if task.warm_started:
+            log(f"warm start from {args.init}: {len(task.warm_started)} tensors "
+                f"({', '.join(sorted({k.split('.')[0] for k in task.warm_started}))})")
     train_model = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
     val_items = task.val_items
 
     def checkpoint(path: Path) -> None:
-        _atomic_save(
+        atomic_save(
             {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "config": config.to_dict(),
                 "sampler": sampler.state_dict(), "level_gen": level_gen.get_state(), "step": step,
@@ -157,9 +198,9 @@ def main(argv: list[str] | None = None) -> int:
 
         progress = tqdm(total=args.steps, initial=step, unit="step", dynamic_ncols=True,
                         mininterval=1.0 if sys.stderr.isatty() else 30.0)
-    stop_requested = []
+    stop_requested: list[int] = []
 
-    def request_stop(signum, frame):  # SIGINT/SIGTERM: finish the step, checkpoint, exit
+    def request_stop(signum: int, frame: object) -> None:  # SIGINT/SIGTERM: finish the step, checkpoint, exit
         stop_requested.append(signum)
 
     if not distributed:  # under torchrun every rank would have to agree on the step; resume instead
@@ -175,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         if stop_requested:
             log(f"stopping on signal {stop_requested[0]}")
             break
-        if args.max_minutes and time.time() - t_start > args.max_minutes * 60:
+        if args.max_minutes and any_rank(time.time() - t_start > args.max_minutes * 60, distributed, device):
             log("stopping: --max-minutes reached")
             break
         if args.stop_at and step >= args.stop_at:
@@ -183,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             break
         lr = lr_at(step, args) * min(1.0, (step - fresh_from + 1) / args.warmup) if fresh_from else lr_at(step, args)
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         x = task.batch(args.batch).to(device, non_blocking=True)
         level = torch.randint(0, k, (args.batch,), generator=level_gen).to(device)
         out = train_model(x, level)

@@ -131,6 +131,10 @@ class HyperpriorCoding:
 
     def decode(self, streams: HyperStreams, latent_shape: tuple[int, int]) -> np.ndarray:
         """Streams -> v̂ = symbols + mean, float32 (M, h, w) (divide by the gain for the decoder graph)."""
+        return self.decode_symbols(streams, latent_shape).v_hat
+
+    def decode_symbols(self, streams: HyperStreams, latent_shape: tuple[int, int]) -> "DecodedHyperLatent":
+        """Streams -> ẑ, scale indices, means, symbols and v̂ (what the decoder derives, for checks)."""
         h, w = latent_shape
         if h % 4 or w % 4:
             raise FormatError("hyperprior latent size must be a multiple of 4")
@@ -144,4 +148,14 @@ class HyperpriorCoding:
         decoded = self.scale_tables.decode(streams.conditional, groups)
         flat = np.empty(index.size, np.int32)
         flat[order] = np.concatenate(decoded) if decoded else np.zeros(0, np.int32)
-        return flat.reshape(means.shape).astype(np.float32) + means
+        symbols = flat.reshape(means.shape)
+        return DecodedHyperLatent(z_hat, index, means, symbols, symbols.astype(np.float32) + means)
+
+
+@dataclass
+class DecodedHyperLatent:
+    z_hat: np.ndarray  # int32 (Hc, h/4, w/4)
+    index: np.ndarray  # uint8 (M, h, w) scale-table index of every element
+    means: np.ndarray  # float32 (M, h, w)
+    symbols: np.ndarray  # int32 (M, h, w)
+    v_hat: np.ndarray  # float32 (M, h, w) = symbols + means

@@ -7,12 +7,14 @@ pytest.importorskip("soxr")
 
 import aecodec  # noqa: E402
 from aecodec import audio as aa  # noqa: E402
+from aecodec.audio import codec as audio_codec  # noqa: E402
+from aecodec.audio import stream as audio_stream  # noqa: E402
 from aecodec.errors import AecError, FormatError, InputError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
-    from aecodec.export.audio_export import export_audio_bundle
+    from aecodec.export.bundle import export_bundle
     from aecodec.train.audio_model import AudioCodecModel, AudioConfig
 
     root = tmp_path_factory.mktemp("audio")
@@ -20,7 +22,7 @@ def bundle(tmp_path_factory):
     cfg = AudioConfig(channels=4, latent=8)
     model = AudioCodecModel(cfg)
     torch.save({"model": model.state_dict(), "config": cfg.to_dict(), "modality": "audio", "step": 0}, root / "a.pt")
-    export_audio_bundle(root / "a.pt", root / "bundle")
+    export_bundle(root / "a.pt", root / "bundle")
     return str(root / "bundle")
 
 
@@ -56,7 +58,7 @@ def test_chunked_coding_is_seamless(bundle, monkeypatch):
     x = tone(24000 * 2, 24000)
     whole = aecodec.compress_audio(x, 24000, model=bundle)
     ref, _ = aecodec.decompress_audio(whole, model=bundle)
-    monkeypatch.setattr(aa, "CHUNK_FRAMES", 16)
+    monkeypatch.setattr(audio_stream, "CHUNK_FRAMES", 16)
     chunked = aecodec.compress_audio(x, 24000, model=bundle)
     assert chunked == whole
     y, _ = aecodec.decompress_audio(whole, model=bundle)
@@ -145,7 +147,7 @@ def test_audio_benchmark_runs_with_a_model(bundle, tmp_path, monkeypatch):
 
     import soundfile as sf
 
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "benchmarks"))
     import rd_audio
 
     clips = tmp_path / "clips"
@@ -200,8 +202,8 @@ def test_streaming_file_path_matches_the_array_api(bundle, tmp_path, monkeypatch
     sf.write(src, x, 44100, subtype="PCM_24")
     decoded, _ = sf.read(src, dtype="float32")
     reference = aecodec.compress_audio(decoded, 44100, quality=70, model=bundle)
-    monkeypatch.setattr(aa, "READ_BLOCK", 5000)  # many blocks, not aligned to hops or chunks
-    monkeypatch.setattr(aa, "CHUNK_FRAMES", 37)
+    monkeypatch.setattr(audio_codec, "READ_BLOCK", 5000)  # many blocks, not aligned to hops or chunks
+    monkeypatch.setattr(audio_stream, "CHUNK_FRAMES", 37)
     assert aecodec.compress_audio_file(src, quality=70, model=bundle) == reference
     assert aecodec.compress_audio(decoded, 44100, quality=70, model=bundle) == reference
     y, rate = aecodec.decompress_audio(reference, model=bundle)

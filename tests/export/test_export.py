@@ -1,4 +1,5 @@
-"""A few training steps on tiny generated data, resume, export, ONNX parity, run-time round trip."""
+"""A few training steps on tiny generated data, resume, export, ONNX parity, run-time round trip (image,
+factorized); the unified exporter's CLI and its equivalence with the exporter it replaced."""
 import json
 
 import numpy as np
@@ -7,11 +8,13 @@ from PIL import Image
 
 torch = pytest.importorskip("torch")
 
-from aecodec.export.bundle_export import check_parity, export_bundle, load_checkpoint  # noqa: E402
+from aecodec.export.bundle import export_bundle  # noqa: E402
+from aecodec.export.parity import ExportParityError, check_parity  # noqa: E402
 from aecodec.train import trainer  # noqa: E402
-from aecodec.train.model import FactorizedCodecModel, ModelConfig  # noqa: E402
+from aecodec.train.checkpoint_io import load_checkpoint  # noqa: E402
+from aecodec.train.factorized import FactorizedCodecModel, ModelConfig  # noqa: E402
 
-from .conftest import natural_image  # noqa: E402
+from tests.conftest import natural_image  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +57,13 @@ def test_export_bundle_parity_and_round_trip(tiny_run, tmp_path):
     bundle_dir = tmp_path / "bundle"
     manifest = export_bundle(root / "run" / "last.pt", bundle_dir, name="tiny")
     assert manifest["parity"]["rounded_latent_flips"] == 0
-    assert {p.name for p in bundle_dir.iterdir()} >= {"encoder.onnx", "decoder.onnx", "tables.npz", "manifest.json"}
+    assert {p.name for p in bundle_dir.iterdir()} == {"encoder.onnx", "decoder.onnx", "tables.npz", "manifest.json",
+                                                      "MODEL_CARD.md"}
     assert json.loads((bundle_dir / "manifest.json").read_text())["model_id"] == manifest["model_id"]
+    assert manifest["latent_coding"] == "factorized" and manifest["modality"] == "image"
+    assert manifest["training"]["steps"] == 4 and manifest["training"]["last_validation"]["step"] == 4
+    card = (bundle_dir / "MODEL_CARD.md").read_text()
+    assert manifest["model_id"] in card and "L0 (λ = 0.0018)" in card
     import onnx
 
     for name in ("encoder", "decoder"):
@@ -75,17 +83,16 @@ def test_export_bundle_parity_and_round_trip(tiny_run, tmp_path):
 
 
 def test_parity_check_fails_loudly_on_mismatch(tiny_run, tmp_path):
-    from aecodec.export.bundle_export import ExportParityError
-
     root, _, _ = tiny_run
     bundle_dir = tmp_path / "b"
     manifest = export_bundle(root / "run" / "last.pt", bundle_dir)
     model, _ = load_checkpoint(root / "run" / "last.pt")
     with torch.no_grad():
         model.analysis.net[0].weight.add_(0.05)  # the graphs no longer match these weights
-    gains = np.load(bundle_dir / "tables.npz")["gains"]
-    with pytest.raises(ExportParityError, match="parity"):
-        check_parity(model, bundle_dir, gains)
+    tables = dict(np.load(bundle_dir / "tables.npz"))
+    with pytest.raises(ExportParityError, match="parity") as failure:
+        check_parity(model, bundle_dir, tables)
+    assert failure.value.report["latent_max_abs_diff"] > 1e-3
     assert manifest["complexity"]["decoder_kmac_per_px"] > 0
 
 
@@ -104,10 +111,13 @@ def test_tables_are_valid_integer_cdfs(tiny_run, tmp_path):
 
 
 def test_edge_profile_complexity():
-    from aecodec.train.model import PROFILES, count_macs_per_pixel
+    from aecodec.export.complexity import complexity
+    from aecodec.train.factorized import PROFILES
 
-    macs = count_macs_per_pixel(FactorizedCodecModel(PROFILES["edge"]))
-    assert macs["decoder_kmac_per_px"] <= 25
+    macs = complexity(FactorizedCodecModel(PROFILES["edge"]))
+    # the figures of the shipped image-edge manifest (counted by the exporter before the restructure)
+    assert macs["encoder_kmac_per_px"] == macs["decoder_kmac_per_px"] == 11.544
+    assert (macs["encoder_params"], macs["decoder_params"], macs["entropy_params"]) == (478432, 478275, 8160)
 
 
 def test_model_config_round_trip():
@@ -116,22 +126,30 @@ def test_model_config_round_trip():
 
 
 def test_runs_under_torchrun_ddp(tiny_run, tmp_path):
-    """The same entry point trains with 2 processes under torchrun (gloo on CPU)."""
+    """The same entry point trains with 2 processes under torchrun (gloo on CPU), launched as on several
+    machines (--nnodes/--node-rank/--master-addr/--master-port, here one node), and resumes under it."""
+    import socket
     import subprocess
     import sys
 
     root, args, _ = tiny_run
     out = [a if a != str(root / "run") else str(tmp_path / "ddp") for a in args]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "aecodec.train", *out, "--steps", "3"]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)["step"] == 3
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--node-rank", "0", "--master-addr",
+              "127.0.0.1", "--master-port", str(port), "--nproc-per-node", "2", "-m", "aecodec.train", *out]
+    for steps in ("3", "5"):
+        res = subprocess.run(launch + ["--steps", steps, "--max-minutes", "30"], capture_output=True, text=True,
+                             timeout=180)
+        assert res.returncode == 0, res.stderr[-2000:]
+    assert torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)["step"] == 5
+    assert "resumed from" in (tmp_path / "ddp" / "train.log").read_text()
 
 
 def test_subpixel_rewrite_matches_transposed_convolution():
     from aecodec.export.subpixel import subpixel_synthesis
-    from aecodec.train.model import Synthesis
+    from aecodec.train.image_base import Synthesis
 
     torch.manual_seed(0)
     s = Synthesis(12, 6).eval()
@@ -174,3 +192,39 @@ def test_resume_from_a_slim_weights_only_checkpoint(tiny_run, tmp_path):
     assert trainer.main(out + ["--steps", "6"]) == 0
     assert torch.load(tmp_path / "slim" / "last.pt", weights_only=False)["step"] == 6
     assert "weights only: fresh optimizer state" in (tmp_path / "slim" / "train.log").read_text()
+
+
+def test_export_cli_writes_bundle_card_and_weights(tiny_run, tmp_path):
+    from aecodec.export.__main__ import main
+
+    root, _, _ = tiny_run
+    argv = [str(root / "run" / "last.pt"), "--out", str(tmp_path / "b"), "--name", "tiny", "--low-quality-position",
+            "-1", "--high-quality-position", "7.5", "--train-command", "python -m aecodec.train ...", "--weights-out",
+            str(tmp_path / "w.pt")]
+    assert main(argv) == 0
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["quality_ladder"]["quality_1_position"] == -1.0
+    assert manifest["quality_ladder"]["quality_100_position"] == 7.5
+    assert "python -m aecodec.train ..." in (tmp_path / "b" / "MODEL_CARD.md").read_text()
+    weights = torch.load(tmp_path / "w.pt", weights_only=False)
+    assert weights["model_id"] == manifest["model_id"] and "optimizer" not in weights
+    assert main(argv) == 1  # exists, no --force
+
+
+@pytest.mark.skipif(not torch.__version__.startswith("2.13.0"), reason="ONNX bytes depend on the torch version")
+def test_exporter_reproduces_the_bundles_of_the_exporter_it_replaced(tmp_path):
+    """Model ids written by the per-modality exporters before the restructure (export/bundle_export.py,
+    export/audio_export.py) for these seeded tiny models: the unified exporter writes the same bytes."""
+    from aecodec.train.audio_model import AudioCodecModel, AudioConfig
+
+    torch.manual_seed(0)
+    image = FactorizedCodecModel(ModelConfig(channels=8, latent=8))
+    torch.save({"model": image.state_dict(), "config": image.config.to_dict(), "step": 0}, tmp_path / "f.pt")
+    torch.manual_seed(0)
+    audio = AudioCodecModel(AudioConfig(channels=4, latent=8))
+    torch.save({"model": audio.state_dict(), "config": audio.config.to_dict(), "modality": "audio", "step": 0},
+               tmp_path / "a.pt")
+    assert export_bundle(tmp_path / "f.pt", tmp_path / "bf", low_quality_position=-1.0)["model_id"] \
+        == "e8c945098dc8216713ca6b7180d56307"
+    assert export_bundle(tmp_path / "a.pt", tmp_path / "ba", low_quality_position=-0.5,
+                         high_quality_position=5.5)["model_id"] == "e32115d9f8dcf625b0af8ee8e23e0b4f"

@@ -37,7 +37,7 @@ def _audio_bundle():
     try:
         import torch
 
-        from aecodec.export.audio_export import export_audio_bundle
+        from aecodec.export.bundle import export_bundle
         from aecodec.train.audio_model import AudioCodecModel, AudioConfig
     except ImportError:
         return None
@@ -45,7 +45,7 @@ def _audio_bundle():
     torch.manual_seed(0)
     cfg = AudioConfig(channels=4, latent=8)
     torch.save({"model": AudioCodecModel(cfg).state_dict(), "config": cfg.to_dict(), "modality": "audio"}, root / "a.pt")
-    export_audio_bundle(root / "a.pt", root / "bundle")
+    export_bundle(root / "a.pt", root / "bundle")
     return aecodec.load_bundle(root / "bundle")
 
 

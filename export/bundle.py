@@ -1,0 +1,148 @@
+"""Checkpoint -> model bundle folder, for every model family.
+
+encoder.onnx, decoder.onnx (graphs.py), tables.npz (tables.py), manifest.json and MODEL_CARD.md
+(model_card.py), after the parity check (parity.py) passed. The bundle is built in a temporary
+folder next to the target and moved into place at the end, so a failed export never leaves a
+half-written bundle. The model id is the run time's content hash of the three payload files.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from aecodec.models.bundle import compute_model_id
+from aecodec.train.audio_model import AudioCodecModel
+from aecodec.train.checkpoint_io import AnyModel, family, load_checkpoint
+from aecodec.train.hyperprior import HyperpriorCodecModel, hyper_synthesis_constants
+from aecodec.train.image_base import DOWNSAMPLE
+
+from .complexity import complexity
+from .graphs import OPSET, export_graphs
+from .model_card import render
+from .parity import check_parity
+from .tables import NUM_QUALITIES, build_tables
+
+ARCHITECTURES = {
+    ("image", "factorized"): "bmshj2018-factorized (GDN), per-level gain vectors",
+    ("image", "hyperprior"): "mean-scale hyperprior (Minnen 2018, no context model) with an integer h_s, "
+                             "GDN transforms, per-level gain vectors",
+    ("audio", "factorized"): "SEANet-style 1-D conv autoencoder, factorized density, per-level gain vectors",
+}
+
+
+@dataclass
+class ExportOptions:
+    """What the exporter is told beyond the checkpoint (CLI flags of `python -m aecodec.export`)."""
+
+    name: str | None = None  # default: "<modality>-<profile>"
+    profile: str = "edge"
+    default_quality: int = 75  # image bundles
+    low_quality_position: float = 0.0  # ladder position of quality 1 (< 0 extrapolates to lower rates)
+    high_quality_position: float | None = None  # of quality 100 (default: the highest trained rate point)
+    train_command: str = ""
+    hardware: str = ""
+    card_notes: str = ""
+    force: bool = False
+
+
+def training_summary(ckpt: dict) -> dict:
+    history = ckpt.get("history") or []
+    return {"steps": ckpt.get("step"), "wall_hours": round(ckpt.get("wall_seconds", 0.0) / 3600, 3),
+            "last_validation": history[-1] if history else None, "args": ckpt.get("args")}
+
+
+def build_manifest(model: AnyModel, ckpt: dict, tables: dict[str, np.ndarray], parity: dict, model_id: str,
+                   opts: ExportOptions) -> dict:
+    """manifest.json: what the run time reads (modality, latent coding, shapes, constants) and the record
+    of where the model came from (config, training, parity, export versions)."""
+    modality, arch = family(model)
+    cfg = model.config
+    levels = len(cfg.lambdas)
+    high = levels - 1 if opts.high_quality_position is None else opts.high_quality_position
+    manifest: dict = {
+        "model_id": model_id,
+        "name": opts.name or f"{modality}-{opts.profile}",
+        "profile": opts.profile,
+        "modality": modality,
+        "architecture": ARCHITECTURES[(modality, arch)],
+        "latent_coding": arch,
+        "config": cfg.to_dict(),
+    }
+    if isinstance(model, AudioCodecModel):
+        a = model.config
+        manifest.update({
+            "sample_rate": a.sample_rate, "hop": a.hop, "frame_rate": a.frame_rate, "downsample": a.hop,
+            "low_quality_position": opts.low_quality_position, "high_quality_position": high,
+            "inputs": {"encoder": "audio: float32 N×1×T, mono in [-1, 1], T a multiple of the hop -> latent N×D×T/hop",
+                       "decoder": "latent: float32 N×D×F (symbols / gain) -> audio N×1×F·hop"},
+        })
+    else:
+        manifest.update({"downsample": DOWNSAMPLE, "default_quality": opts.default_quality})
+        if isinstance(model, HyperpriorCodecModel):
+            manifest.update({
+                "pad_multiple": model.pad_multiple,
+                "hyper_channels": model.config.hyper,
+                "hyper_synthesis": hyper_synthesis_constants(),
+                "inputs": {"encoder": "image: float32 N×3×H×W, RGB in [0,1], H,W multiples of 64; gain: float32 "
+                                      "1×M×1×1 (tables gains[q-1]) -> latent v = g_a(image)·gain N×M×H/16×W/16, "
+                                      "hyper z = h_a(v) N×Hc×H/64×W/64",
+                           "decoder": "latent: float32 N×M×h×w (v̂ / gain) -> image N×3×16h×16w (unclipped)"},
+            })
+        else:
+            manifest["inputs"] = {"encoder": "image: float32 N×3×H×W, RGB in [0,1], H,W multiples of 16",
+                                  "decoder": "latent: float32 N×M×H/16×W/16 (symbols / gain)"}
+    manifest.update({
+        "latent_channels": cfg.latent,
+        "qualities": int(tables["gains"].shape[0]),
+        "precision_bits": int(tables["precision"]),
+        "quality_ladder": {"quality_1_position": opts.low_quality_position, "quality_100_position": high,
+                           "interpolation": "log-linear between trained gain vectors, linear in quality"},
+        "complexity": complexity(model),
+        "training": training_summary(ckpt),
+        "parity": parity,
+        "export": {"opset": OPSET, "torch": torch.__version__, "python": platform.python_version()},
+    })
+    return manifest
+
+
+def export_model(model: AnyModel, ckpt: dict, out: str | Path, opts: ExportOptions) -> dict:
+    """Write the bundle of an already loaded model (eval mode); returns the manifest."""
+    out = Path(out)
+    if out.exists() and not opts.force:
+        raise FileExistsError(f"{out} exists (use --force to replace it)")
+    model.eval()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent))
+    try:
+        export_graphs(model, tmp)
+        tables = build_tables(model, NUM_QUALITIES, opts.low_quality_position, opts.high_quality_position)
+        np.savez_compressed(tmp / "tables.npz", **tables)  # type: ignore[arg-type]
+        parity = check_parity(model, tmp, tables)
+        manifest = build_manifest(model, ckpt, tables, parity, compute_model_id(tmp), opts)
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        (tmp / "MODEL_CARD.md").write_text(render(manifest, opts.train_command or "(not given)",
+                                                  opts.hardware or "(not given)", opts.card_notes))
+        os.chmod(tmp, 0o755)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def export_bundle(checkpoint: str | Path, out: str | Path, opts: ExportOptions | None = None, **kwargs: object) -> dict:
+    """Checkpoint of any family -> bundle folder `out`; options as ExportOptions or keywords."""
+    if opts is None:
+        opts = ExportOptions(**kwargs)  # type: ignore[arg-type]
+    model, ckpt = load_checkpoint(checkpoint)
+    return export_model(model, ckpt, out, opts)

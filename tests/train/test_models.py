@@ -1,0 +1,124 @@
+"""The restructured training modules keep checkpoints loadable and training unchanged.
+
+State-dict names, shapes and their order (the order fixes the optimizer's parameter indices in a
+saved Adam state) and the config dicts are a compatibility contract with every checkpoint trained
+so far: the fingerprints below were taken from the models as they were before the restructure.
+"""
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from aecodec.train.audio_model import AudioCodecModel, AudioConfig  # noqa: E402
+from aecodec.train.checkpoint_io import build_model, config_from_dict, family, load_checkpoint  # noqa: E402
+from aecodec.train.entropy_models import FactorizedDensity, gained_likelihood  # noqa: E402
+from aecodec.train.factorized import FactorizedCodecModel, ModelConfig  # noqa: E402
+from aecodec.train.hyperprior import HyperpriorCodecModel, HyperpriorConfig  # noqa: E402
+
+CHECKPOINTS = Path(__file__).resolve().parents[2] / "train" / "checkpoints"
+
+TINY = {
+    "factorized": (ModelConfig(channels=8, latent=16), "b1bd2e6e441e0bda", 41),
+    "hyperprior": (HyperpriorConfig(channels=8, latent=16, hyper=8), "d73e01ae6ae800f9", 54),
+    "audio": (AudioConfig(channels=4, latent=8), "8594df338a43c077", 101),
+}
+
+
+def fingerprint(model: torch.nn.Module) -> tuple[str, int]:
+    rows = [f"P {n} {tuple(p.shape)}" for n, p in model.named_parameters()]
+    rows += [f"B {n} {tuple(b.shape)}" for n, b in model.named_buffers()]
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16], len(rows)
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_state_dict_layout_is_unchanged(name):
+    config, digest, rows = TINY[name]
+    assert fingerprint(build_model(config)) == (digest, rows)
+
+
+def test_readable_key_names():
+    keys = set(build_model(TINY["hyperprior"][0]).state_dict())
+    assert {"analysis.net.0.weight", "synthesis.net.6.bias", "hyper_analysis.net.0.weight",
+            "hyper_synthesis.up1.conv.weight", "hyper_synthesis.out.conv.bias", "hyper_density.matrices.0",
+            "log_gains", "lambdas", "scales"} <= keys
+    assert {"density.matrices.0", "density.biases.3", "log_gains"} <= set(build_model(TINY["factorized"][0]).state_dict())
+    assert {"encoder.net.0.weight", "decoder.net.0.weight", "density.factors.2"} <= set(
+        build_model(TINY["audio"][0]).state_dict())
+
+
+def test_config_dicts():
+    old_factorized = {"channels": 64, "latent": 160, "lambdas": [0.1, 0.2]}  # checkpoints before "arch" existed
+    assert config_from_dict(old_factorized) == ModelConfig(64, 160, (0.1, 0.2))
+    assert ModelConfig().to_dict().keys() == {"channels", "latent", "lambdas"}
+    hyper = HyperpriorConfig(channels=8, latent=16, hyper=8)
+    assert hyper.to_dict()["arch"] == "hyperprior" and config_from_dict(hyper.to_dict()) == hyper
+    audio = AudioConfig(channels=4, latent=8)
+    assert config_from_dict(audio.to_dict(), "audio") == audio
+    assert audio.to_dict().keys() == {"channels", "latent", "strides", "lambdas", "sample_rate"}
+    with pytest.raises(ValueError):
+        config_from_dict({**old_factorized, "arch": "autoregressive"})
+
+
+@pytest.mark.parametrize("name,expected", [("image-edge", ("image", "factorized")), ("audio-edge", ("audio", "factorized"))])
+def test_shipped_checkpoints_load(name, expected):
+    path = CHECKPOINTS / name / "last.pt"
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    model, ckpt = load_checkpoint(path)
+    assert family(model) == expected and not model.training and ckpt["step"] > 0
+
+
+def test_warm_start_takes_transforms_and_gains_only():
+    torch.manual_seed(0)
+    source = FactorizedCodecModel(ModelConfig(channels=8, latent=16))
+    target = HyperpriorCodecModel(HyperpriorConfig(channels=8, latent=16, hyper=8))
+    taken = target.warm_start(source.state_dict())
+    assert "log_gains" in taken and "analysis.net.0.weight" in taken and not any("density" in k for k in taken)
+    assert torch.equal(target.synthesis.net[0].weight, source.synthesis.net[0].weight)
+
+
+def test_parameter_groups():
+    hyper = build_model(TINY["hyperprior"][0])
+    groups = hyper.parameter_groups()
+    assert [g["lr_scale"] for g in groups] == [1.0, 10.0]
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in hyper.hyper_density.parameters()}
+    assert sum(len(g["params"]) for g in groups) == len(list(hyper.parameters()))
+    for name in ("factorized", "audio"):  # one group: resumes the optimizer states saved so far
+        assert len(build_model(TINY[name][0]).parameter_groups()) == 1
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (2, 3, 7)])
+def test_gained_likelihood_is_the_bin_of_width_one_over_gain(shape):
+    torch.manual_seed(1)
+    density = FactorizedDensity(shape[1])
+    v = torch.randn(shape) * 3
+    gain = torch.rand(shape[0], shape[1], *([1] * (len(shape) - 2))) + 0.5
+    p = gained_likelihood(density, v, gain)
+    b, c = shape[0], shape[1]
+    for i, j in ((0, 0), (1, 2)):
+        x = v[i, j].reshape(1, 1, -1) / gain[i, j]
+        half = 0.5 / gain[i, j].reshape(1, 1, 1)
+        single = FactorizedDensity(1)
+        single.load_state_dict({k: t[j : j + 1] for k, t in density.state_dict().items()})
+        expected = single.bin_probability(x - half, x + half).reshape(v[i, j].shape).clamp_min(1e-9)
+        assert torch.allclose(p[i, j], expected)
+    assert p.shape == shape and b * c > 0
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_forward_and_loss_train_and_eval(name):
+    torch.manual_seed(0)
+    model = build_model(TINY[name][0])
+    audio = isinstance(model, AudioCodecModel)
+    x = torch.rand(2, 1, 320 * 8) - 0.5 if audio else torch.rand(2, 3, 64, 64)  # stft needs > 1024 samples
+    level = torch.tensor([0, len(model.config.lambdas) - 1])
+    loss = model.loss(model(x, level), level)
+    loss.backward()
+    assert np.isfinite(loss.item()) and model.log_gains.grad is not None
+    model.eval()
+    with torch.no_grad():
+        out = model(x, level)
+    assert out["x_hat"].shape == x.shape
