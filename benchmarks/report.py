@@ -122,6 +122,26 @@ def long_audio_section(rows: list) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ray_batch_section(r: dict) -> str:
+    load = f"{r['load_average_before'][0]:.1f} before, {r['load_average_after'][0]:.1f} after"
+    lines = ["## Batch on a Ray cluster (`benchmarks/ray_batch.py`)", "",
+             f"{r['files']} files ({r['inputs']}, {r['megapixels']:.1f} MP), q {r['quality']}: `aecodec compress DIR -o OUT "
+             f"--ray` on a local Ray {r['ray_version']} cluster of {r['cpus']} CPUs (one actor per CPU, one ONNX Runtime "
+             "thread each) against the plain folder mode (one process, ONNX Runtime on all cores), both through the "
+             f"CLI in a child process; outputs byte-identical. 1-minute load average {load} (other work on the "
+             "machine shares the cores).", "",
+             "| mode | direction | wall s | MP/s | vs plain | first result s | coding s/file in a worker |",
+             "|---|---|---|---|---|---|---|"]
+    for x in r["rows"]:
+        first = f"{x['first_result_s']:.1f}" if "first_result_s" in x else "-"
+        per_file = f"{x['mean_file_s']:.2f}" if "mean_file_s" in x else "-"
+        lines.append(f"| {x['mode']} | {x['direction']} | {x['wall_s']:.1f} | {x['mp_per_s']:.2f} | "
+                     f"{x['vs_plain']:.2f}× | {first} | {per_file} |")
+    lines += ["", f"Starting the local cluster (`ray.init`) took {r['cluster_start_s']:.1f} s; the CLI rows include it "
+              "and the shutdown."]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--in-dir", default=str(REPO / "bench-out"))
@@ -145,6 +165,8 @@ def main(argv=None) -> int:
     long_runs = sorted(d.glob("long_audio_*.json"))
     if long_runs:
         parts.append(long_audio_section([json.loads(p.read_text()) for p in long_runs]))
+    if (d / "ray_batch.json").exists():
+        parts.append(ray_batch_section(json.loads((d / "ray_batch.json").read_text())))
     Path(args.out).write_text("\n".join(parts))
     print(f"wrote {args.out}")
     return 0

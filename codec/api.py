@@ -11,11 +11,11 @@ from typing import Any
 
 from PIL import Image
 
-from .audio import (AUDIO_SUFFIXES, DEFAULT_AUDIO_QUALITY, OUTPUT_FORMATS, compress_audio_file, decompress_audio,
-                    decompress_audio_to_file, write_audio)
+from .audio import (AUDIO_SUFFIXES, OUTPUT_FORMATS, compress_audio_file, decompress_audio, decompress_audio_to_file,
+                    looks_like_audio, write_audio)
 from .errors import AecError, InputError
 from .fileio import Source, atomic_output, read_source, write_atomic
-from .format import container
+from .format import container, sections
 from .image import DEFAULT_QUALITY, compress, decompress, open_image
 
 IMAGE_OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
@@ -35,8 +35,17 @@ def info(data: Source) -> dict:
                 "model_id": h.model_id.hex(), "bytes": len(data), "kbps": 8 * len(data) / seconds / 1000,
                 "sections": found}
     return {"format_version": h.version, "modality": container.MODALITY_NAMES[h.modality], "width": h.width,
-            "height": h.height, "mode": h.mode, "quality": h.quality, "model_id": h.model_id.hex(), "bytes": len(data),
-            "bpp": 8 * len(data) / (h.width * h.height), "sections": found}
+            "height": h.height, "mode": h.mode, "quality": h.quality, "coding": _image_coding(f),
+            "model_id": h.model_id.hex(), "bytes": len(data), "bpp": 8 * len(data) / (h.width * h.height),
+            "sections": found}
+
+
+def _image_coding(f: container.AecFile) -> str:
+    """'factorized', 'hyperprior' or 'lossless (webp)' / 'lossless (deflate)'."""
+    if container.is_lossless(f):
+        payload = f.sections[container.SECTION_LOSSLESS]
+        return f"lossless ({sections.LOSSLESS_KINDS.get(payload[0] if payload else 0, '?')})"
+    return "hyperprior" if container.SECTION_HYPER_LATENT in f.sections else "factorized"
 
 
 def modality_of(data: bytes) -> str:
@@ -68,25 +77,42 @@ def encode_image_file(image, fmt: str) -> bytes:
 def compress_to(source: str | bytes, output: str, *, quality: int | None = None, overwrite: bool = False,
                 model=None, bitrate: float | None = None, max_pixels: int | None = None,
                 max_seconds: float | None = None, name: str | None = None, timings: dict | None = None,
-                progress=None) -> dict:
-    """Compress an image or audio file (a path, or image bytes) into `output` ('-' = stdout), atomically.
+                progress=None, lossless: bool | None = None, first_frame: bool = False) -> dict:
+    """Compress an image or audio file (a path, or the bytes of a file) into `output` ('-' = stdout), atomically.
 
-    Returns what was done: modality, bytes, quality, and size / length facts.
+    Returns what was done: modality, bytes, quality, and size / length facts. An .aec input is refused:
+    decoding and re-encoding a lossy file only adds loss.
     """
+    label = name or (str(source) if isinstance(source, (str, Path)) else "input")
+    if isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".aec":
+        raise InputError(f"{label} is already an .aec file (decompress it first; re-encoding only adds loss)")
+    audio_source: str | Path | io.BytesIO | None = None
+    raw = b""
     if isinstance(source, (str, Path)) and is_audio_path(source):
         if not Path(source).exists():
             raise FileNotFoundError(2, "no such file", str(source))
-        data = compress_audio_file(source, quality=DEFAULT_AUDIO_QUALITY if quality is None else quality,
-                                   model=model, bitrate=bitrate, max_seconds=max_seconds, progress=progress)
+        audio_source = source
+    else:
+        raw = read_source(source)
+        if not raw:
+            raise InputError("input is empty")
+        if raw[:4] == container.MAGIC:
+            raise InputError(f"{label} is already an .aec file (decompress it first; re-encoding only adds loss)")
+        if looks_like_audio(raw):
+            audio_source = io.BytesIO(raw)
+    if audio_source is not None:
+        if lossless:
+            raise InputError("lossless coding is for images; audio is always coded with the model")
+        data = compress_audio_file(audio_source, quality=quality, model=model, bitrate=bitrate,
+                                   max_seconds=max_seconds, progress=progress, name=label)
         write_atomic(output, data, overwrite)
         return {**info(data), "bytes": len(data)}
-    raw = read_source(source)
-    if not raw:
-        raise InputError("input is empty")
-    image = open_image(raw, name=name or (str(source) if isinstance(source, (str, Path)) else None),
-                       max_pixels=max_pixels)
+    if bitrate is not None:
+        raise InputError(f"{label} is an image: a bitrate (-b) applies to audio only; use the quality (-q)")
+    image = open_image(raw, name=label, max_pixels=max_pixels, first_frame=first_frame)
     q = DEFAULT_QUALITY if quality is None else quality
-    data = compress(image, quality=q, model=model, max_pixels=max_pixels, timings=timings)
+    data = compress(image, quality=q, model=model, max_pixels=max_pixels, timings=timings, lossless=lossless,
+                    first_frame=first_frame)
     write_atomic(output, data, overwrite)
     return info(data)
 
@@ -125,10 +151,11 @@ def decompress_to(data: bytes, output: str, *, fmt: str | None = None, overwrite
 
 
 def compress_file(src: str | Path, dst: str | Path, quality: int | None = None, *, overwrite: bool = False,
-                  model=None, bitrate: float | None = None) -> int:
+                  model=None, bitrate: float | None = None, lossless: bool | None = None,
+                  first_frame: bool = False) -> int:
     """Compress an image or audio file to an .aec file; returns the number of bytes written."""
     return int(compress_to(str(src), str(dst), quality=quality, overwrite=overwrite, model=model,
-                           bitrate=bitrate)["bytes"])
+                           bitrate=bitrate, lossless=lossless, first_frame=first_frame)["bytes"])
 
 
 def decompress_file(src: str | Path, dst: str | Path, *, overwrite: bool = False, model=None) -> None:

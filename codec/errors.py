@@ -20,3 +20,16 @@ class UnsupportedVersionError(FormatError):
 
 class ModelMismatchError(AecError):
     """The file names a model that is not available to this decoder."""
+
+
+class AecNotice(UserWarning):
+    """Something the user should know about a successful run: the input was changed on the way in (16-bit
+    reduced to 8 bits, CMYK without a profile), or a request could not be met exactly (a bitrate out of
+    reach). Issued with `warnings.warn`; the CLI prints each as one `aecodec: notice:` line."""
+
+
+def notify(message: str) -> None:
+    """Issue an AecNotice (always shown once per call site by Python's default filters)."""
+    import warnings
+
+    warnings.warn(message, AecNotice, stacklevel=3)

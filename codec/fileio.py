@@ -64,7 +64,10 @@ def atomic_output(path: str, force: bool) -> Iterator[str]:
     if not folder.is_dir():
         raise OutputError(f"output folder does not exist: {folder}")
     remove_stale_parts(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{host_name()}.{os.getpid()}.", suffix=".part", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{host_name()}.{os.getpid()}.", suffix=".part", dir=folder)
+    except OSError as e:  # name the user's output, never the hidden temp file
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
     os.close(fd)
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
@@ -82,6 +85,10 @@ def atomic_output(path: str, force: bool) -> Iterator[str]:
                 if target.exists():
                     raise OutputError(f"{path} already exists (use -f to overwrite)") from None
                 os.replace(tmp, target)
+    except OSError as e:
+        if tmp not in (e.filename, e.filename2):
+            raise
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

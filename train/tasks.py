@@ -80,6 +80,10 @@ class ImageTask:
         self.val_items = ([torch.from_numpy(load_rgb(p)).permute(2, 0, 1) for p in list_images(args.val)]
                           if args.val else [])
         self.channels_last = args.channels_last
+        # --val-bd-rate: validate every rate point and report BD-rate vs WebP on the validation images
+        # (the curve the model card plots; WebP's curve is computed once per run)
+        self.val_bd_rate = bool(getattr(args, "val_bd_rate", False))
+        self._webp_curve: list[tuple[float, float]] | None = None
 
     def build_model(self) -> AnyModel:
         model = build_model(self.config)
@@ -106,7 +110,8 @@ class ImageTask:
         assert isinstance(model, ImageCodecModel)
         model.eval()
         out = {}
-        for level in validated_levels(len(self.config.lambdas)):
+        k = len(self.config.lambdas)
+        for level in (range(k) if self.val_bd_rate else validated_levels(k)):
             bpps, psnrs = [], []
             for img in self.val_items:
                 x = img.to(device)[None].float() / 255.0
@@ -117,19 +122,34 @@ class ImageTask:
                 bpps.append(res["bpp"].item() * res["x_hat"].shape[-2] * res["x_hat"].shape[-1] / (h * w))
                 psnrs.append(10 * math.log10(255.0**2 / max(mse, 1e-10)))
             out[f"L{level}"] = {"bpp": sum(bpps) / len(bpps), "psnr": sum(psnrs) / len(psnrs)}
+        if self.val_bd_rate:
+            from aecodec.metrics import bd_rate
+
+            from .evaluate import webp_curve
+
+            if self._webp_curve is None:
+                self._webp_curve = webp_curve([img.permute(1, 2, 0).numpy() for img in self.val_items])
+            webp = self._webp_curve
+            curve = [(v["bpp"], v["psnr"]) for v in out.values()]
+            out["bd_rate_vs_webp"] = bd_rate([r for r, _ in webp], [q for _, q in webp],
+                                             [r for r, _ in curve], [q for _, q in curve])
         model.train()
         return out
 
     def score(self, val: dict) -> float:
-        """Mean R + λD over the validated levels (lower is better): picks the best checkpoint."""
+        """Mean R + λD over the levels of validated_levels (lower is better): picks the best checkpoint."""
+        levels = validated_levels(len(self.config.lambdas))
         total = 0.0
-        for key, v in val.items():
-            lam = self.config.lambdas[int(key[1:])]
-            total += v["bpp"] + lam * 255.0**2 / 10 ** (v["psnr"] / 10)
-        return total / len(val)
+        for level in levels:
+            v = val[f"L{level}"]
+            total += v["bpp"] + self.config.lambdas[level] * 255.0**2 / 10 ** (v["psnr"] / 10)
+        return total / len(levels)
 
     def describe(self, val: dict) -> str:
-        return " ".join(f"{key}: {v['bpp']:.3f} bpp {v['psnr']:.2f} dB" for key, v in val.items())
+        text = " ".join(f"{key}: {v['bpp']:.3f} bpp {v['psnr']:.2f} dB" for key, v in val.items() if key[0] == "L")
+        if "bd_rate_vs_webp" in val:
+            text += f" BD-rate vs WebP {val['bd_rate_vs_webp']:+.2f} %"
+        return text
 
 
 class AudioTask:

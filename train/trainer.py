@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
     p.add_argument("--val-every", type=int, default=2000)
+    p.add_argument("--freeze-transforms", action="store_true",
+                   help="hyperprior: train only the entropy model on the rate of the (warm-started) fixed transforms")
+    p.add_argument("--val-bd-rate", action="store_true",
+                   help="images: validate every rate point and log BD-rate vs WebP (slower; the model card's curve)")
     p.add_argument("--ckpt-minutes", type=float, default=5.0)
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--max-minutes", type=float, default=0, help="stop (with a checkpoint) after this wall time; 0 = none")
@@ -137,6 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     model = task.build_model().to(device)
     if args.bf16:
         model.transform_dtype = torch.bfloat16
+    if args.freeze_transforms:
+        freeze = getattr(model, "freeze_transforms", None)
+        if freeze is None:
+            raise SystemExit("--freeze-transforms applies to hyperprior models only")
+        freeze()
     if args.channels_last and modality == "image":
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # (torch's stub omits it)
     # models may give the entropy model's parameters a larger LR (group "lr_scale"), as CompressAI's

@@ -1,22 +1,27 @@
-"""Audio compression: waveform <-> model-rate chunks <-> latent <-> range-coded .aec bytes (format v2).
+"""Audio compression: waveform <-> model-rate chunks <-> latent <-> range-coded .aec bytes (format v2 / v3).
 
 Each channel is resampled (soxr) to the model's rate, run through the encoder in chunks
 (stream.py), quantised with the quality's gains and range coded (coding/); the decoder mirrors it
-and resamples back to the original rate and exact length. Mirrors soundfile's convention:
-compress_audio(data, samplerate), decompress_audio(...) -> (data, samplerate).
+and resamples back to the original rate and exact length. The encoder then runs the decoder on its own
+output and stores level / DC corrections and the runs of digital silence (level.py; format v3, sections
+8 and 9), so the output keeps the input's level and mean and silence decodes to exact zeros. Mirrors
+soundfile's convention: compress_audio(data, samplerate), decompress_audio(...) -> (data, samplerate).
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from ..coding import FactorizedCoding, check_quality
-from ..errors import AecError, FormatError, InputError
+from ..errors import AecError, FormatError, InputError, notify
 from ..fileio import Source, read_source
 from ..format import container, sections
 from ..format.container import AecFile, AudioHeader
 from ..models import DEFAULT_AUDIO_MODEL, ModelBundle, bundle_for_id, load_bundle
+from . import level
 from .io import as_float, soundfile
 from .stream import ChunkedEncoder, Resampler, decode_chunks, model_length
 
@@ -47,19 +52,34 @@ def _array_blocks(arr: np.ndarray):
         yield arr[i : i + READ_BLOCK]
 
 
+class Encoded:
+    """What one pass over the input gives: per-channel float latents, the input's block statistics and its
+    silent runs. Everything after it (quantisation, the decoder pass, corrections) needs no input."""
+
+    def __init__(self, latents: list[np.ndarray], stats: level.BlockStats, silence: list[np.ndarray],
+                 num_samples: int, samplerate: int):
+        self.latents, self.stats, self.silence = latents, stats, silence
+        self.num_samples, self.samplerate = num_samples, samplerate
+
+
 def _encode_latents(bundle: ModelBundle, blocks, num_samples: int, channels: int, samplerate: int,
-                    progress=None) -> list[np.ndarray]:
-    """Stream (n, channels) blocks at samplerate through resampler and encoder: per-channel latents (D, frames)."""
+                    progress=None) -> Encoded:
+    """Stream (n, channels) blocks at samplerate through resampler and encoder: per-channel latents (D, frames),
+    and on the way the level statistics and silent runs of the input."""
     rate = bundle.manifest.sample_rate
     model_len = model_length(num_samples, samplerate, rate)
     frames = -(-model_len // bundle.manifest.downsample)
     resampler = Resampler(samplerate, rate, channels, model_len)
     encoders = [ChunkedEncoder(bundle, frames) for _ in range(channels)]
+    stats = level.BlockStats(channels, num_samples, level.block_length(samplerate))
+    finder = level.SilenceFinder(channels, round(samplerate * level.MIN_SILENCE_SECONDS))
     seen = 0
     for block in blocks:
         block = as_float(np.asarray(block)).reshape(-1, channels)
         if not np.all(np.isfinite(block)):
             raise InputError("audio contains NaN or infinite samples")
+        stats.add(block, seen)
+        finder.push(block)
         seen += len(block)
         resampled = np.clip(resampler.push(block, last=seen >= num_samples), -1.0, 1.0)
         for ch, enc in enumerate(encoders):
@@ -68,33 +88,114 @@ def _encode_latents(bundle: ModelBundle, blocks, num_samples: int, channels: int
             progress(seen / num_samples)
     if seen != num_samples:
         raise InputError(f"audio source gave {seen} samples, expected {num_samples}")
-    return [enc.finish() for enc in encoders]
+    silence = finder.finish()
+    stats.leave_out(silence)
+    return Encoded([enc.finish() for enc in encoders], stats, silence, num_samples, samplerate)
 
 
-def _pack(bundle: ModelBundle, latents: list[np.ndarray], quality: int, samplerate: int, num_samples: int) -> bytes:
+def _quiet_frames(bundle: ModelBundle, silence: list[np.ndarray], num_samples: int, samplerate: int,
+                  frames: int) -> list[np.ndarray]:
+    """Per channel, the latent frames that only reach digital silence: not coded, zero at the decoder."""
+    return [level.silent_frames(runs, num_samples, samplerate, bundle.manifest.sample_rate,
+                                bundle.manifest.downsample, frames) for runs in silence]
+
+
+def _symbols(bundle: ModelBundle, encoded: Encoded, quality: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Quantised latents (frames of digital silence set to 0, as the decoder will see them) and those frames."""
     coding = _coding(bundle)
-    streams = [coding.encode(coding.quantise(latent, quality), quality) for latent in latents]
-    header = AudioHeader(quality=quality, model_id=bundle.model_id_bytes, sample_rate=int(samplerate),
-                         num_samples=num_samples, channels=len(latents))
-    return container.pack(AecFile(header, {container.SECTION_AUDIO_LATENT: sections.pack_streams(streams)}))
+    quiet = _quiet_frames(bundle, encoded.silence, encoded.num_samples, encoded.samplerate,
+                          encoded.latents[0].shape[1])
+    out = []
+    for latent, skip in zip(encoded.latents, quiet):
+        symbols = coding.quantise(latent, quality)
+        symbols[:, skip] = 0
+        out.append(symbols)
+    return out, quiet
+
+
+def _reconstruct(bundle: ModelBundle, symbols: list[np.ndarray], quality: int, samplerate: int,
+                 num_samples: int) -> Iterator[np.ndarray]:
+    """Symbols -> (n, channels) float32 blocks at the original rate, clipped (the model's output alone)."""
+    coding = _coding(bundle)
+    rate = bundle.manifest.sample_rate
+    channels = len(symbols)
+    model_len = model_length(num_samples, samplerate, rate)
+    frames = -(-model_len // bundle.manifest.downsample)
+    resampler = Resampler(rate, samplerate, channels, num_samples)
+    produced = 0
+    window = lambda ch, a0, a1: coding.dequantise(symbols[ch][:, a0:a1], quality)  # noqa: E731
+    for block, last in decode_chunks(bundle, channels, frames, window):
+        if produced + len(block) >= model_len:  # drop the padding of the last frame
+            block, last = block[: model_len - produced], True
+        produced += len(block)
+        out = resampler.push(block, last=last)
+        if len(out):
+            yield np.clip(out, -1.0, 1.0)
+        if last:
+            return
+
+
+def _corrections(bundle: ModelBundle, encoded: Encoded, symbols: list[np.ndarray], quality: int) -> dict[int, bytes]:
+    """Run the decoder on the coded symbols and derive the level and silence sections (empty if not needed)."""
+    source = encoded.stats
+    decoded = level.BlockStats(len(symbols), encoded.num_samples, source.block)
+    pos = 0
+    for block in _reconstruct(bundle, symbols, quality, encoded.samplerate, encoded.num_samples):
+        decoded.add(block, pos, encoded.silence)
+        pos += len(block)
+    gains, dcs = level.level_codes(source, decoded)
+    found = {}
+    if any(g.any() for g in gains) or any(d.any() for d in dcs):
+        found[container.SECTION_AUDIO_LEVEL] = sections.pack_level(source.block, gains, dcs)
+    if any(len(r) for r in encoded.silence):
+        found[container.SECTION_AUDIO_SILENCE] = sections.pack_silence(encoded.silence)
+    return found
+
+
+def _pack(bundle: ModelBundle, encoded: Encoded, quality: int, corrected: bool = True) -> bytes:
+    coding = _coding(bundle)
+    symbols, quiet = _symbols(bundle, encoded, quality)
+    streams = [coding.encode(np.ascontiguousarray(s[:, ~skip]), quality) for s, skip in zip(symbols, quiet)]
+    found = {container.SECTION_AUDIO_LATENT: sections.pack_streams(streams)}
+    if corrected:
+        found.update(_corrections(bundle, encoded, symbols, quality))
+    elif any(len(r) for r in encoded.silence):  # the frames left out need the silence section
+        found[container.SECTION_AUDIO_SILENCE] = sections.pack_silence(encoded.silence)
+    header = AudioHeader(quality=quality, model_id=bundle.model_id_bytes, sample_rate=int(encoded.samplerate),
+                         num_samples=encoded.num_samples, channels=len(symbols))
+    return container.pack(AecFile(header, found))
 
 
 def _compress_stream(bundle: ModelBundle, blocks, num_samples: int, channels: int, samplerate: int,
                      quality: int, bitrate: float | None, progress=None) -> bytes:
-    latents = _encode_latents(bundle, blocks, num_samples, channels, samplerate, progress)
+    encoded = _encode_latents(bundle, blocks, num_samples, channels, samplerate, progress)
     if bitrate is None:
-        return _pack(bundle, latents, quality, samplerate, num_samples)
-    # the latents do not depend on the quality: search over quantisation + entropy coding only
+        return _pack(bundle, encoded, quality)
+    # the latents do not depend on the quality: search over quantisation + entropy coding only, then add the
+    # corrections (one decoder pass) and step down while they push the file over the target
     seconds = num_samples / samplerate
-    lo, hi, best = 1, 100, None
+
+    def kbps(data: bytes) -> float:
+        return 8 * len(data) / seconds / 1000
+
+    lo, hi, best = 1, 100, 1
     while lo <= hi:
         mid = (lo + hi) // 2
-        out = _pack(bundle, latents, mid, samplerate, num_samples)
-        if 8 * len(out) / seconds / 1000 <= bitrate:
-            best, lo = out, mid + 1
+        if kbps(_pack(bundle, encoded, mid, corrected=False)) <= bitrate:
+            best, lo = mid, mid + 1
         else:
             hi = mid - 1
-    return best if best is not None else _pack(bundle, latents, 1, samplerate, num_samples)
+    out = _pack(bundle, encoded, best)
+    while kbps(out) > bitrate and best > 1:
+        best -= 1
+        out = _pack(bundle, encoded, best)
+    if kbps(out) > bitrate:
+        notify(f"{bitrate:g} kbps is below the lowest rate this model reaches for this audio: coded at quality 1 "
+               f"({kbps(out):.2f} kbps)")
+    elif best == 100 and bitrate > 1.05 * kbps(out):
+        notify(f"{bitrate:g} kbps is above the highest rate this model reaches for this audio: coded at quality "
+               f"100 ({kbps(out):.2f} kbps)")
+    return out
 
 
 def _check_audio_shape(num_samples: int, channels: int, samplerate, max_seconds: float | None) -> None:
@@ -108,21 +209,25 @@ def _check_audio_shape(num_samples: int, channels: int, samplerate, max_seconds:
         raise InputError(f"audio longer than {limit:g} s (raise the limit with max_seconds / --max-seconds)")
 
 
-def _check_bitrate(bitrate: float | None) -> None:
-    if bitrate is not None and not bitrate > 0:
-        raise InputError(f"bitrate must be positive, got {bitrate!r}")
+def _quality(quality: int | None, bitrate: float | None) -> int:
+    """The quality to code at: given, or the default; a bitrate replaces it (both given is an error)."""
+    if bitrate is not None:
+        if quality is not None:
+            raise InputError("give a quality or a bitrate, not both")
+        if not bitrate > 0:
+            raise InputError(f"bitrate must be positive, got {bitrate!r}")
+    return check_quality(DEFAULT_AUDIO_QUALITY if quality is None else quality)
 
 
-def compress_audio(data: np.ndarray, samplerate: int, quality: int = DEFAULT_AUDIO_QUALITY, *, model=None,
+def compress_audio(data: np.ndarray, samplerate: int, quality: int | None = None, *, model=None,
                    bitrate: float | None = None, max_seconds: float | None = None) -> bytes:
     """float or int16/int32 samples, shape (n,) or (n, channels), at any sample rate -> .aec bytes.
 
-    bitrate (kbps, whole file): instead of quality, the highest quality whose file stays at or under
-    it (the encoder network runs once; a binary search over quantisation + entropy coding; the
-    lowest quality if none fits).
+    quality: 1..100 (default 50). bitrate (kbps, whole file): instead of quality, the highest quality
+    whose file stays at or under it (the encoder network runs once; a binary search over quantisation +
+    entropy coding; the lowest quality if none fits, with a notice, as when it is above the highest).
     """
-    _check_bitrate(bitrate)
-    quality = check_quality(quality)
+    quality = _quality(quality, bitrate)
     arr = np.asarray(data)
     if not (arr.dtype in (np.int16, np.int32) or np.issubdtype(arr.dtype, np.floating)):
         raise InputError(f"audio samples must be float or int16/int32, got {arr.dtype}")
@@ -136,25 +241,26 @@ def compress_audio(data: np.ndarray, samplerate: int, quality: int = DEFAULT_AUD
                             quality, bitrate)
 
 
-def compress_audio_file(path: str | Path, quality: int = DEFAULT_AUDIO_QUALITY, *, model=None,
-                        bitrate: float | None = None, max_seconds: float | None = None, progress=None) -> bytes:
-    """An audio file (wav/flac/ogg... via libsndfile) -> .aec bytes, read in blocks: memory stays
-    bounded however long the file is. Same bytes as compress_audio on the decoded samples.
-    progress: called with the fraction read so far (0..1)."""
-    _check_bitrate(bitrate)
-    quality = check_quality(quality)
+def compress_audio_file(path: str | Path | BinaryIO, quality: int | None = None, *, model=None,
+                        bitrate: float | None = None, max_seconds: float | None = None, progress=None,
+                        name: str | None = None) -> bytes:
+    """An audio file (wav/flac/ogg... via libsndfile; a path or a binary file object) -> .aec bytes, read
+    in blocks: memory stays bounded however long the file is. Same bytes as compress_audio on the decoded
+    samples. progress: called with the fraction read so far (0..1)."""
+    quality = _quality(quality, bitrate)
     sf = soundfile()
+    name = name or str(path)
     try:
-        with sf.SoundFile(str(path)) as f:
+        with sf.SoundFile(path if hasattr(path, "read") else str(path)) as f:
             num_samples, channels, rate = f.frames, f.channels, f.samplerate
             if num_samples == 0:
-                raise InputError(f"audio file {path} has no samples")
+                raise InputError(f"audio file {name} has no samples")
             _check_audio_shape(num_samples, channels, rate, max_seconds)
             bundle = audio_bundle(model)
             blocks = f.blocks(blocksize=READ_BLOCK, dtype="float32", always_2d=True)
             return _compress_stream(bundle, blocks, num_samples, channels, rate, quality, bitrate, progress)
     except sf.LibsndfileError as e:
-        raise InputError(f"cannot read audio {path}: {e}") from None
+        raise InputError(f"cannot read audio {name}: {e}") from None
 
 
 def _decode_blocks(data: Source, model, max_seconds: float | None):
@@ -167,29 +273,26 @@ def _decode_blocks(data: Source, model, max_seconds: float | None):
     if hdr.num_samples > limit * hdr.sample_rate or hdr.num_samples * hdr.channels > limit * 96_000:
         # checked before anything is allocated
         raise FormatError(f"audio longer than {limit:g} s (raise the limit with max_seconds / --max-seconds)")
+    corrections = level.Corrections()
+    if container.SECTION_AUDIO_LEVEL in f.sections:
+        corrections.block, corrections.gains, corrections.dcs = sections.unpack_level(
+            f.sections[container.SECTION_AUDIO_LEVEL], hdr.channels, hdr.num_samples)
+    if container.SECTION_AUDIO_SILENCE in f.sections:
+        corrections.silence = sections.unpack_silence(f.sections[container.SECTION_AUDIO_SILENCE], hdr.channels,
+                                                      hdr.num_samples)
     bundle = bundle_for_id(hdr.model_id, model)
     coding = _coding(bundle)
-    rate = bundle.manifest.sample_rate
-    model_len = model_length(hdr.num_samples, hdr.sample_rate, rate)
-    frames = -(-model_len // bundle.manifest.downsample)
+    frames = -(-model_length(hdr.num_samples, hdr.sample_rate, bundle.manifest.sample_rate)
+               // bundle.manifest.downsample)
     streams = sections.unpack_streams(f.sections[container.SECTION_AUDIO_LATENT], hdr.channels, "audio latent")
-    symbols = [coding.decode(s, hdr.quality, (frames,)) for s in streams]
-
-    def blocks():
-        resampler = Resampler(rate, hdr.sample_rate, hdr.channels, hdr.num_samples)
-        produced = 0
-        window = lambda ch, a0, a1: coding.dequantise(symbols[ch][:, a0:a1], hdr.quality)  # noqa: E731
-        for block, last in decode_chunks(bundle, hdr.channels, frames, window):
-            if produced + len(block) >= model_len:  # drop the padding of the last frame
-                block, last = block[: model_len - produced], True
-            produced += len(block)
-            out = resampler.push(block, last=last)
-            if len(out):
-                yield np.clip(out, -1.0, 1.0)
-            if last:
-                return
-
-    return hdr, blocks()
+    silence = corrections.silence or [np.zeros((0, 2), np.int64)] * hdr.channels
+    symbols = []
+    for stream, skip in zip(streams, _quiet_frames(bundle, silence, hdr.num_samples, hdr.sample_rate, frames)):
+        full = np.zeros((coding.channels, frames), np.int32)  # frames of digital silence are not coded: 0
+        full[:, ~skip] = coding.decode(stream, hdr.quality, (int(np.count_nonzero(~skip)),))
+        symbols.append(full)
+    blocks = _reconstruct(bundle, symbols, hdr.quality, hdr.sample_rate, hdr.num_samples)
+    return hdr, level.apply(blocks, corrections)
 
 
 def decompress_audio(data: Source, *, model=None, max_seconds: float | None = None) -> tuple[np.ndarray, int]:

@@ -11,6 +11,20 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".a
 OUTPUT_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG"}
 
 
+def looks_like_audio(head: bytes) -> bool:
+    """Whether bytes start like an audio file libsndfile reads (WAV, RF64, W64, FLAC, Ogg, AIFF, AU, CAF, MP3):
+    how a pipe on stdin is told from an image."""
+    if head[:4] in (b"fLaC", b"OggS", b".snd", b"caff", b"ID3\x03", b"ID3\x04", b"ID3\x02"):
+        return True
+    if head[:4] in (b"RIFF", b"RIFX", b"RF64") and head[8:12] == b"WAVE":
+        return True
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return True
+    if head[:4] == b"riff" and head[24:28] == b"wave":  # Sony Wave64
+        return True
+    return len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and head[1] & 0x06 != 0  # MPEG audio frame
+
+
 def soundfile():
     """The soundfile module, or a one-line error naming the extra to install."""
     try:

@@ -3,16 +3,37 @@ every file is tried, failures are reported one line each, exit 1 if any failed, 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import AecError
+from ..errors import AecError, AecNotice
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 
 class CliError(AecError):
     """A usage or input problem the CLI reports as one line (exit 1)."""
+
+
+class UsageError(CliError):
+    """Options that do not fit the input (exit 2, like argparse's usage errors)."""
+
+
+@contextmanager
+def notices(args, name: str) -> Iterator[None]:
+    """Print each AecNotice raised while coding one input as one `aecodec: notice:` line (none with --quiet)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AecNotice)
+        yield
+    for w in caught:
+        if issubclass(w.category, AecNotice):
+            if not args.quiet:
+                text = str(w.message)
+                print(f"aecodec: notice: {text if name in text else f'{name}: {text}'}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def default_output(inp: str, suffix: str) -> str:
@@ -55,10 +76,15 @@ def batch_output_dir(output: str | None) -> Path:
 
 def run_files(args, one: Callable[[str, str, object], str], out_suffix: str, wanted: Callable[[Path], bool]) -> int:
     """One input: `one(input, output, args)` and its summary line. Several inputs or folders: batch mode."""
+    if getattr(args, "ray", None) is not None:  # --ray [ADDRESS]: batch mode on a Ray cluster
+        from ..distributed import run_cli
+
+        return run_cli(args, out_suffix, wanted)
     inputs = args.input
     if len(inputs) == 1 and not Path(inputs[0]).is_dir():
         out = args.output or default_output(inputs[0], out_suffix)
-        msg = one(inputs[0], out, args)
+        with notices(args, "<stdin>" if inputs[0] == "-" else inputs[0]):
+            msg = one(inputs[0], out, args)
         if not args.quiet and out != "-":
             print(msg, file=sys.stderr)
         return EXIT_OK
@@ -74,7 +100,8 @@ def run_files(args, one: Callable[[str, str, object], str], out_suffix: str, wan
             print(f"\r[{i}/{len(files)}] {f.name[:60]:60s}", end="", file=sys.stderr, flush=True)
         out = out_dir / (f.stem + out_suffix)
         try:
-            msg = one(str(f), str(out), args)
+            with notices(args, str(f)):
+                msg = one(str(f), str(out), args)
             if not args.quiet and not progress:
                 print(msg, file=sys.stderr)
         except (AecError, OSError) as e:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from .. import __version__
 from ..api import IMAGE_OUTPUT_FORMATS, compress_to, decompress_to, info, is_audio_path
-from ..audio import AUDIO_SUFFIXES
+from ..audio import AUDIO_SUFFIXES, looks_like_audio
 from ..errors import AecError
 from ..image import DEFAULT_QUALITY
-from .batch import EXIT_ERROR, EXIT_OK, CliError, run_files
+from .batch import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError, UsageError, run_files
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pnm", ".pgm", ".tga",
                   ".avif"}
@@ -58,22 +58,41 @@ def _progress_line(args, label: str):
 
 
 def _compress_one(inp: str, out: str, args) -> str:
+    if Path(inp).suffix.lower() == ".aec":
+        raise CliError(f"{inp} is already an .aec file (decompress it first; re-encoding only adds loss)")
     if out != "-" and Path(out).exists() and not args.force:
         raise CliError(f"{out} already exists (use -f to overwrite)")
     timings: dict = {}
+    options = dict(quality=args.quality, overwrite=args.force, model=args.model, bitrate=args.bitrate)
     if inp != "-" and is_audio_path(inp):
-        meta = compress_to(inp, out, quality=args.quality, overwrite=args.force, model=args.model,
-                           bitrate=args.bitrate, max_seconds=args.max_seconds,
+        if args.lossless or args.first_frame:
+            raise UsageError(f"{'--lossless' if args.lossless else '--first-frame'} applies to images, and {inp} is "
+                             "audio")
+        meta = compress_to(inp, out, **options, max_seconds=args.max_seconds,
                            progress=_progress_line(args, f"compress {Path(inp).name}"))
-        return (f"{inp} -> {out}: {meta['seconds']:.2f} s, {meta['sample_rate']} Hz, {meta['channels']} ch, "
-                f"{meta['bytes']} bytes, {meta['kbps']:.2f} kbps, q {meta['quality']}")
+        return _audio_summary(inp, out, meta)
     raw = _read_input(inp)
     if not raw:
         raise CliError("input is empty")
-    meta = compress_to(raw, out, quality=args.quality, overwrite=args.force, model=args.model,
-                       max_pixels=args.max_pixels, name="<stdin>" if inp == "-" else inp, timings=timings)
+    name = "<stdin>" if inp == "-" else inp
+    if looks_like_audio(raw):  # audio on stdin, or an audio file with an unusual name
+        if args.lossless or args.first_frame:
+            raise UsageError(f"{'--lossless' if args.lossless else '--first-frame'} applies to images, and {name} "
+                             "is audio")
+        meta = compress_to(raw, out, **options, max_seconds=args.max_seconds, name=name)
+        return _audio_summary(inp, out, meta)
+    if args.bitrate is not None:
+        raise UsageError(f"-b/--bitrate applies to audio, and {name} is an image: use -q QUALITY")
+    meta = compress_to(raw, out, **options, max_pixels=args.max_pixels, name=name, timings=timings,
+                       lossless=True if args.lossless else None, first_frame=args.first_frame)
+    coding = ", lossless" if meta["coding"].startswith("lossless") else ""
     return (f"{inp} -> {out}: {meta['width']}x{meta['height']}, {meta['bytes']} bytes, {meta['bpp']:.3f} bpp, "
-            f"q {meta['quality']}" + _timing_text(args, timings))
+            f"q {meta['quality']}{coding}" + _timing_text(args, timings))
+
+
+def _audio_summary(inp: str, out: str, meta: dict) -> str:
+    return (f"{inp} -> {out}: {meta['seconds']:.2f} s, {meta['sample_rate']} Hz, {meta['channels']} ch, "
+            f"{meta['bytes']} bytes, {meta['kbps']:.2f} kbps, q {meta['quality']}")
 
 
 def _cmd_compress(args) -> int:
@@ -200,11 +219,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="1..100, higher = better (default 75 for images, 50 for audio)")
     c.add_argument("-f", "--force", action="store_true", help="overwrite the output")
     c.add_argument("-b", "--bitrate", type=float, metavar="KBPS", help="audio: target kbps (whole file) instead of -q")
+    c.add_argument("--lossless", action="store_true",
+                   help="images: code exactly (WebP lossless / zlib), no model; tiny images and graphics are coded "
+                        "so automatically where that is smaller or better")
+    c.add_argument("--first-frame", action="store_true",
+                   help="images: code the first frame of an animation or multi-page file (refused otherwise)")
     c.add_argument("--model", help="model bundle folder or shipped name (default: image-edge / audio-edge)")
     c.add_argument("--quiet", action="store_true", help="no summary line")
     c.add_argument("-v", "--verbose", action="store_true", help="add per-stage timings to the summary")
     c.add_argument("--max-pixels", type=int, metavar="N", help="refuse larger images (default 256000000)")
     c.add_argument("--max-seconds", type=float, metavar="S", help="refuse longer audio (default 10800)")
+    c.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="batch on a Ray cluster (pip install \"aecodec[ray]\"): none = a local one, or auto / HOST:PORT / "
+                        "ray://HOST:PORT; -o is a folder; existing outputs are skipped and counted (-f redoes them)")
     c.set_defaults(run=_cmd_compress)
 
     d = sub.add_parser("decompress", help=".aec -> image or audio")
@@ -218,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-v", "--verbose", action="store_true", help="add per-stage timings to the summary")
     d.add_argument("--max-pixels", type=int, metavar="N", help="refuse files that claim more pixels (default 256000000)")
     d.add_argument("--max-seconds", type=float, metavar="S", help="refuse audio files that claim more (default 10800)")
+    d.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="batch on a Ray cluster (pip install \"aecodec[ray]\"): none = a local one, or auto / HOST:PORT / "
+                        "ray://HOST:PORT; -o is a folder; existing outputs are skipped and counted (-f redoes them)")
     d.set_defaults(run=_cmd_decompress)
 
     i = sub.add_parser("info", help="print the header of an .aec file")
@@ -296,6 +326,20 @@ complete -o filenames -F _aecodec aecodec
     return EXIT_OK
 
 
+def _check_compress_options(parser: argparse.ArgumentParser, args) -> None:
+    """Usage errors (exit 2) that the named inputs show before anything runs."""
+    if args.bitrate is not None:
+        if args.quality is not None:
+            parser.error("-b/--bitrate and -q/--quality exclude each other (the bitrate chooses the quality)")
+        if args.lossless:
+            parser.error("-b/--bitrate is for audio and --lossless for images")
+        if not args.bitrate > 0:
+            parser.error(f"bitrate must be positive, got {args.bitrate:g}")
+        images = [i for i in args.input if Path(i).suffix.lower() in IMAGE_SUFFIXES and not Path(i).is_dir()]
+        if images:
+            parser.error(f"-b/--bitrate applies to audio, and {images[0]} is an image: use -q QUALITY")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -303,8 +347,13 @@ def main(argv: list[str] | None = None) -> int:
     args.verbose = getattr(args, "verbose", False) or args.global_verbose
     if getattr(args, "quality", None) is not None and not 1 <= args.quality <= 100:
         parser.error(f"quality must be 1..100, got {args.quality}")
+    if args.command == "compress":
+        _check_compress_options(parser, args)
     try:
         return args.run(args)
+    except UsageError as e:
+        print(f"aecodec: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     except (CliError, AecError) as e:
         print(f"aecodec: error: {e}", file=sys.stderr)
     except FileNotFoundError as e:

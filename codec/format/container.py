@@ -14,11 +14,16 @@ from ..errors import FormatError, UnsupportedVersionError
 MAGIC = b"\x89AEC"
 # A file carries the lowest version that defines its content: images of factorized models are
 # version 1 (unchanged), audio needs version 2, images of hyperprior models (sections 5 and 6)
-# version 3. Decoders read every version listed here.
+# version 3, lossless images (section 7) and audio with level or silence sections (8, 9) version 3.
+# Decoders read every version listed here.
 FORMAT_VERSION = 1
 AUDIO_FORMAT_VERSION = 2
 HYPERPRIOR_FORMAT_VERSION = 3
+LOSSLESS_FORMAT_VERSION = 3
+AUDIO_LEVEL_FORMAT_VERSION = 3
 SUPPORTED_VERSIONS = (1, 2, 3)
+# a lossless image needs no model: its model id field holds 16 zero bytes
+NO_MODEL_ID = bytes(16)
 
 MODALITY_IMAGE = 1
 MODALITY_AUDIO = 2
@@ -35,11 +40,17 @@ SECTION_ICC = 3
 SECTION_AUDIO_LATENT = 4
 SECTION_HYPER_LATENT = 5  # ẑ of a hyperprior model (version 3)
 SECTION_CONDITIONAL_LATENT = 6  # y symbols coded with the scales that ẑ gives (version 3)
+SECTION_LOSSLESS = 7  # the whole image in a lossless coding, no model (version 3)
+SECTION_AUDIO_LEVEL = 8  # per-block gain and DC corrections of each audio channel (version 3)
+SECTION_AUDIO_SILENCE = 9  # runs of exact digital silence of each audio channel (version 3)
 SECTION_NAMES = {SECTION_LATENT: "latent", SECTION_ALPHA: "alpha", SECTION_ICC: "icc",
                  SECTION_AUDIO_LATENT: "audio latent", SECTION_HYPER_LATENT: "hyper latent",
-                 SECTION_CONDITIONAL_LATENT: "conditional latent"}
-KNOWN_IMAGE_SECTIONS = {SECTION_LATENT, SECTION_ALPHA, SECTION_ICC, SECTION_HYPER_LATENT, SECTION_CONDITIONAL_LATENT}
-KNOWN_AUDIO_SECTIONS = {SECTION_AUDIO_LATENT}
+                 SECTION_CONDITIONAL_LATENT: "conditional latent", SECTION_LOSSLESS: "lossless",
+                 SECTION_AUDIO_LEVEL: "audio level", SECTION_AUDIO_SILENCE: "audio silence"}
+KNOWN_IMAGE_SECTIONS = {SECTION_LATENT, SECTION_ALPHA, SECTION_ICC, SECTION_HYPER_LATENT, SECTION_CONDITIONAL_LATENT,
+                        SECTION_LOSSLESS}
+KNOWN_AUDIO_SECTIONS = {SECTION_AUDIO_LATENT, SECTION_AUDIO_LEVEL, SECTION_AUDIO_SILENCE}
+AUDIO_CORRECTION_SECTIONS = {SECTION_AUDIO_LEVEL, SECTION_AUDIO_SILENCE}
 
 _HEADER = struct.Struct("<4sBBBB16sIIBB")  # magic, version, modality, flags, quality, model id, w, h, mode, nsect
 _AUDIO_HEADER = struct.Struct("<4sBBBB16sIQBB")  # ..., model id, sample rate, samples per channel, channels, nsect
@@ -95,7 +106,19 @@ def _seal(body: bytes) -> bytes:
 def image_version(sections: dict[int, bytes]) -> int:
     """The format version an image file with these sections carries."""
     hyperprior = SECTION_CONDITIONAL_LATENT in sections or SECTION_HYPER_LATENT in sections
+    if SECTION_LOSSLESS in sections:
+        return LOSSLESS_FORMAT_VERSION
     return HYPERPRIOR_FORMAT_VERSION if hyperprior else FORMAT_VERSION
+
+
+def audio_version(sections: dict[int, bytes]) -> int:
+    """The format version an audio file with these sections carries: 3 with level or silence sections."""
+    return AUDIO_LEVEL_FORMAT_VERSION if AUDIO_CORRECTION_SECTIONS & set(sections) else AUDIO_FORMAT_VERSION
+
+
+def is_lossless(f: AecFile) -> bool:
+    """An image file coded without a model (section 7)."""
+    return isinstance(f.header, ImageHeader) and SECTION_LOSSLESS in f.sections
 
 
 def pack(f: AecFile) -> bytes:
@@ -103,22 +126,35 @@ def pack(f: AecFile) -> bytes:
     if isinstance(h, AudioHeader):
         if len(h.model_id) != 16 or SECTION_AUDIO_LATENT not in f.sections:
             raise FormatError("an audio file needs a 16-byte model id and an audio latent section")
-        head = _AUDIO_HEADER.pack(MAGIC, AUDIO_FORMAT_VERSION, MODALITY_AUDIO, 0, h.quality, h.model_id,
+        unknown = set(f.sections) - KNOWN_AUDIO_SECTIONS
+        if any(tag < 128 for tag in unknown):
+            raise FormatError(f"sections {sorted(unknown)} are not audio sections")
+        head = _AUDIO_HEADER.pack(MAGIC, audio_version(f.sections), MODALITY_AUDIO, 0, h.quality, h.model_id,
                                   h.sample_rate, h.num_samples, h.channels, len(f.sections))
         return _seal(head + _pack_sections(f.sections))
     if h.mode not in MODE_CODES:
         raise FormatError(f"cannot store colour mode {h.mode!r}")
     if len(h.model_id) != 16:
         raise FormatError("model id must be 16 bytes")
-    _check_latent_sections(f.sections, image_version(f.sections))
+    _check_latent_sections(f.sections, image_version(f.sections), h.model_id)
     head = _HEADER.pack(MAGIC, image_version(f.sections), h.modality, 0, h.quality, h.model_id, h.width, h.height,
                         MODE_CODES[h.mode], len(f.sections))
     return _seal(head + _pack_sections(f.sections))
 
 
-def _check_latent_sections(sections: dict[int, bytes], version: int) -> None:
-    """Version 1 files code the latent in one section; version 3 files in a hyper and a conditional one."""
-    if version >= HYPERPRIOR_FORMAT_VERSION:
+def _check_latent_sections(sections: dict[int, bytes], version: int, model_id: bytes) -> None:
+    """Version 1 files code the latent in one section; version 3 files in a hyper and a conditional one, or
+    the whole image in a lossless section (no latent, no alpha section, no model)."""
+    if SECTION_LOSSLESS in sections:
+        if version < LOSSLESS_FORMAT_VERSION:
+            raise FormatError(f"the lossless section needs format version {LOSSLESS_FORMAT_VERSION}")
+        if {SECTION_LATENT, SECTION_HYPER_LATENT, SECTION_CONDITIONAL_LATENT} & set(sections):
+            raise FormatError("a lossless file cannot also hold latent sections")
+        if SECTION_ALPHA in sections:
+            raise FormatError("a lossless file holds its alpha inside the lossless section")
+        if model_id != NO_MODEL_ID:
+            raise FormatError("a lossless file must have an all-zero model id")
+    elif version >= HYPERPRIOR_FORMAT_VERSION:
         if SECTION_HYPER_LATENT not in sections or SECTION_CONDITIONAL_LATENT not in sections:
             raise FormatError("missing hyper or conditional latent section")
         if SECTION_LATENT in sections:
@@ -159,7 +195,7 @@ def unpack(data: bytes) -> AecFile:
     if not (1 <= width <= MAX_DIMENSION and 1 <= height <= MAX_DIMENSION):
         raise FormatError(f"invalid image size {width}x{height}")
     sections = _parse_sections(body, HEADER_SIZE, nsect, KNOWN_IMAGE_SECTIONS)
-    _check_latent_sections(sections, version)
+    _check_latent_sections(sections, version, model_id)
     header = ImageHeader(quality=quality, model_id=model_id, width=width, height=height,
                          mode=MODE_NAMES[mode], modality=modality, version=version)
     return AecFile(header, sections)
@@ -182,6 +218,10 @@ def _unpack_audio(body: bytes, version: int) -> AecFile:
     sections = _parse_sections(body, _AUDIO_HEADER.size, nsect, KNOWN_AUDIO_SECTIONS)
     if SECTION_AUDIO_LATENT not in sections:
         raise FormatError("missing audio latent section")
+    if audio_version(sections) != version:
+        if version < AUDIO_LEVEL_FORMAT_VERSION:
+            raise FormatError(f"audio level and silence sections need format version {AUDIO_LEVEL_FORMAT_VERSION}")
+        raise FormatError(f"a version {version} audio file needs a level or silence section")
     return AecFile(AudioHeader(quality=quality, model_id=model_id, sample_rate=rate, num_samples=samples,
                                channels=channels, version=version), sections)
 

@@ -18,7 +18,9 @@ from ..errors import FormatError, InputError
 from ..fileio import Source, read_source
 from ..format import container, sections
 from ..format.container import AecFile, ImageHeader
+from ..metrics import psnr
 from ..models import ModelBundle, bundle_for_id, load_bundle
+from . import lossless as lossless_coding
 from .pixels import (MAX_ICC_BYTES, MAX_PIXELS, ImageLike, check_size, join_planes, open_image, split_alpha, to_image,
                      to_pixels)
 from .tiling import HALO, HYPER_HALO, TILE, latent_tiles, padded_size, tile_input, to_network_input, to_uint8, uses_tiles
@@ -155,12 +157,17 @@ def decode_latent_sections(bundle: ModelBundle, f: AecFile, timings: dict | None
 
 def compress(image: ImageLike | str | Path | BinaryIO, quality: int = DEFAULT_QUALITY, *,
              model: str | Path | ModelBundle | None = None, timings: dict | None = None,
-             max_pixels: int | None = None) -> bytes:
+             max_pixels: int | None = None, lossless: bool | None = None, first_frame: bool = False) -> bytes:
     """Compress an image to .aec bytes.
 
     `image`: a PIL image, a uint8 numpy array (H×W, H×W×1..4), an image file path or a binary
     file object. quality 1..100: higher is better quality and a bigger file. `timings`, if
-    given, receives seconds per stage (preprocess, encoder_net, entropy_encode).
+    given, receives seconds per stage (preprocess, encoder_net, entropy_encode, lossless).
+    `lossless`: None (default) codes tiny images and graphics exactly where that is smaller or the
+    learned codec would fall below a quality floor (photos are never affected), unless a `model` is
+    named (then that model codes, as asked: tests, benchmarks, model comparisons); True always codes
+    exactly; False never does. `first_frame`: code the first frame of an animation or multi-page
+    file (refused otherwise).
 
     >>> import numpy as np, aecodec
     >>> data = aecodec.compress(np.full((20, 30, 3), 128, np.uint8), quality=50)
@@ -169,14 +176,18 @@ def compress(image: ImageLike | str | Path | BinaryIO, quality: int = DEFAULT_QU
     """
     quality = check_quality(quality)
     if isinstance(image, (str, Path)) or hasattr(image, "read"):
-        image = open_image(image.read() if hasattr(image, "read") else image, max_pixels=max_pixels)  # type: ignore[union-attr]
-    bundle = load_bundle(model)
+        image = open_image(image.read() if hasattr(image, "read") else image, max_pixels=max_pixels,  # type: ignore[union-attr]
+                           first_frame=first_frame)
     with _timed(timings, "preprocess"):
-        arr, mode, icc = to_pixels(image)  # type: ignore[arg-type]
+        arr, mode, icc = to_pixels(image, first_frame=first_frame)  # type: ignore[arg-type]
         h, w = arr.shape[:2]
         check_size(w, h, max_pixels)
         if icc is not None and len(icc) > MAX_ICC_BYTES:
             raise InputError("ICC profile too large")
+    if lossless:
+        return _pack_lossless(arr, mode, icc, quality, timings)
+    bundle = load_bundle(model)
+    with _timed(timings, "preprocess"):
         rgb, alpha = split_alpha(arr, mode)
     found = encode_latent_sections(bundle, rgb, quality, timings)
     with _timed(timings, "entropy_encode"):
@@ -185,6 +196,27 @@ def compress(image: ImageLike | str | Path | BinaryIO, quality: int = DEFAULT_QU
         if icc is not None:
             found[container.SECTION_ICC] = sections.pack_icc(icc)
         header = ImageHeader(quality=quality, model_id=bundle.model_id_bytes, width=w, height=h, mode=mode)
+        learned = container.pack(AecFile(header, found))
+    if lossless is None and model is None and lossless_coding.is_candidate(arr):
+        exact = _pack_lossless(arr, mode, icc, quality, timings)
+        if len(exact) <= len(learned):
+            return exact
+        with _timed(timings, "lossless"):
+            decoded = join_planes(decode_latent_sections(bundle, container.unpack(learned)), mode, None)
+            colours = arr.shape[2] - (alpha is not None)
+            if psnr(decoded, arr[:, :, :colours]) < lossless_coding.quality_floor(quality):
+                return exact
+    return learned
+
+
+def _pack_lossless(arr: np.ndarray, mode: str, icc: bytes | None, quality: int, timings: dict | None) -> bytes:
+    """A version-3 file holding the image exactly (section 7; no model: the model id is all zeros)."""
+    with _timed(timings, "lossless"):
+        found = {container.SECTION_LOSSLESS: lossless_coding.encode(arr, mode)}
+        if icc is not None:
+            found[container.SECTION_ICC] = sections.pack_icc(icc)
+        h, w = arr.shape[:2]
+        header = ImageHeader(quality=quality, model_id=container.NO_MODEL_ID, width=w, height=h, mode=mode)
         return container.pack(AecFile(header, found))
 
 
@@ -199,6 +231,13 @@ def decode_to_array(data: bytes, *, model: str | Path | ModelBundle | None = Non
     if hdr.width * hdr.height > limit:  # checked before anything is allocated
         raise FormatError(f"image too large ({hdr.width}x{hdr.height} > {limit} pixels; raise the limit with "
                           "max_pixels / --max-pixels)")
+    icc = None
+    if container.SECTION_ICC in f.sections:
+        icc = sections.unpack_icc(f.sections[container.SECTION_ICC], MAX_ICC_BYTES)
+    if container.is_lossless(f):  # no model needed
+        with _timed(timings, "lossless"):
+            arr = lossless_coding.decode(f.sections[container.SECTION_LOSSLESS], hdr.width, hdr.height, hdr.mode)
+        return arr, hdr.mode, icc
     bundle = bundle_for_id(hdr.model_id, model)
     rgb = decode_latent_sections(bundle, f, timings)
     with _timed(timings, "postprocess"):
@@ -208,9 +247,6 @@ def decode_to_array(data: bytes, *, model: str | Path | ModelBundle | None = Non
                 raise FormatError("missing alpha section")
             raw = sections.unpack_alpha(f.sections[container.SECTION_ALPHA], hdr.width, hdr.height)
             alpha = np.frombuffer(raw, np.uint8).reshape(hdr.height, hdr.width)
-        icc = None
-        if container.SECTION_ICC in f.sections:
-            icc = sections.unpack_icc(f.sections[container.SECTION_ICC], MAX_ICC_BYTES)
         arr = join_planes(rgb, hdr.mode, alpha)
     return arr, hdr.mode, icc
 

@@ -9,6 +9,12 @@ from pathlib import Path
 
 from ..errors import AecError
 
+BACKENDS = ("auto", "cpu", "cuda", "tensorrt")
+# ONNX Runtime wheels that all install the same `onnxruntime` module: with two of them installed,
+# which one Python loads depends on the order they were installed in.
+ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino",
+                     "onnxruntime-qnn", "onnxruntime-training")
+
 PROVIDER_ALIASES = {
     "cpu": "CPUExecutionProvider",
     "cuda": "CUDAExecutionProvider",
@@ -45,6 +51,44 @@ def select_providers(requested: str | list[str] | None = None, available: list[s
     if "CPUExecutionProvider" not in chosen:
         chosen.append("CPUExecutionProvider")
     return chosen
+
+
+def installed_onnxruntimes() -> dict[str, str]:
+    """Installed ONNX Runtime distributions and their versions (from package metadata, no import)."""
+    from importlib import metadata
+
+    found = {}
+    for name in ORT_DISTRIBUTIONS:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def install_warnings(installed: dict[str, str] | None = None) -> list[str]:
+    """Problems of the ONNX Runtime installation a user should fix (one line each)."""
+    installed = installed_onnxruntimes() if installed is None else installed
+    if len(installed) > 1:
+        names = " and ".join(f"{k} {v}" for k, v in installed.items())
+        return [f"{names} are both installed and ship the same module, so which one loads is an accident; "
+                f"fix: pip uninstall -y {' '.join(installed)} && pip install onnxruntime-gpu (GPU) or onnxruntime (CPU)"]
+    return []
+
+
+def backend_report(available: list[str] | None = None) -> dict:
+    """What this machine offers: ONNX Runtime build(s), providers per backend, and what `auto` picks."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers() if available is None else available
+    backends = {}
+    for name in BACKENDS[1:]:
+        provider = PROVIDER_ALIASES[name]
+        backends[name] = {"provider": provider, "available": provider in available}
+    auto = select_providers("auto", available)[0]
+    return {"onnxruntime": ort.__version__, "device": ort.get_device(), "installed": installed_onnxruntimes(),
+            "providers": available, "backends": backends,
+            "auto": next(k for k, v in PROVIDER_ALIASES.items() if v == auto), "warnings": install_warnings()}
 
 
 def tensorrt_cache_dir(model_id: str, base: str | Path | None = None) -> Path:

@@ -1,9 +1,13 @@
 """The command line as a user drives it: exit codes, no clobbering, stdin/stdout, one-line errors."""
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
+
+import aecodec
 
 from tests.conftest import natural_image
 
@@ -172,3 +176,104 @@ def test_completion_scripts_complete_commands_and_options(tmp_path):
              'COMP_WORDS=(aecodec compress --bit); COMP_CWORD=2; _aecodec; echo "${COMPREPLY[@]}"')
     out = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, timeout=30).stdout.splitlines()
     assert out == ["decompress", "--bitrate"]
+
+
+@pytest.fixture()
+def wav(tmp_path):
+    sf = pytest.importorskip("soundfile")
+    p = tmp_path / "tone.wav"
+    t = np.arange(12_000) / 24_000
+    sf.write(p, (0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), 24_000)
+    return p
+
+
+def cli(capfd, *args, stdin: bytes | None = None, monkeypatch=None) -> tuple[int, str]:
+    """The command line in this process (no interpreter start): exit status and stderr."""
+    import io
+
+    from aecodec.cli.main import main
+
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    try:
+        code = main(list(args))
+    except SystemExit as e:  # argparse's usage errors
+        code = int(e.code or 0)
+    return code, capfd.readouterr().err
+
+
+def test_bitrate_usage_errors(png, wav, tmp_path, capfd, monkeypatch):
+    for args in (("compress", str(png), "-b", "12"), ("compress", str(wav), "-b", "12", "-q", "40"),
+                 ("compress", str(wav), "--lossless")):
+        code, err = cli(capfd, *args)
+        assert code == 2 and "Traceback" not in err, err
+    code, err = cli(capfd, "compress", "-", "-o", str(tmp_path / "x.aec"), "-b", "12", stdin=png.read_bytes(),
+                    monkeypatch=monkeypatch)
+    assert code == 2 and "<stdin> is an image" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png", "tone.wav"]
+
+
+def test_bitrate_out_of_reach_is_noticed_and_wav_on_stdin_is_audio(wav, tmp_path, capfd, monkeypatch):
+    for target, word in (("0.1", "below"), ("1000", "above")):
+        code, err = cli(capfd, "compress", str(wav), "-b", target, "-o", str(tmp_path / f"{target}.aec"))
+        assert code == 0 and f"aecodec: notice: {wav}: " in err and word in err, err
+    code, err = cli(capfd, "--quiet", "compress", str(wav), "-b", "0.1", "-o", str(tmp_path / "q.aec"))
+    assert code == 0 and err == ""
+    code, err = cli(capfd, "compress", "-", "-o", str(tmp_path / "s.aec"), stdin=wav.read_bytes(),
+                    monkeypatch=monkeypatch)
+    assert code == 0, err
+    assert aecodec.info(tmp_path / "s.aec")["modality"] == "audio"
+
+
+def test_compress_refuses_aec_input(png, tmp_path, capfd, monkeypatch):
+    aec = tmp_path / "photo.aec"
+    assert cli(capfd, "compress", str(png))[0] == 0
+    renamed = tmp_path / "renamed.png"
+    renamed.write_bytes(aec.read_bytes())
+    for path in (aec, renamed):
+        code, err = cli(capfd, "compress", str(path), "-o", str(tmp_path / "again.aec"))
+        assert code == 1 and err.count("\n") == 1 and "already an .aec file" in err, err
+    code, err = cli(capfd, "compress", "-", "-o", str(tmp_path / "again.aec"), stdin=aec.read_bytes(),
+                    monkeypatch=monkeypatch)
+    assert code == 1 and "already an .aec file" in err
+    assert not (tmp_path / "again.aec").exists()
+
+
+def test_unwritable_output_names_the_users_path(png, tmp_path, capfd):
+    import os
+
+    if os.geteuid() == 0:  # root writes anywhere on a normal folder; /sys refuses even root
+        folder = Path("/sys")
+        if not folder.is_dir():
+            pytest.skip("no read-only folder to try")
+    else:
+        folder = tmp_path / "locked"
+        folder.mkdir()
+        folder.chmod(0o500)
+    code, err = cli(capfd, "compress", str(png), "-o", str(folder / "out.aec"))
+    assert code == 1 and str(folder / "out.aec") in err and ".part" not in err, err
+
+
+def test_notices_and_frames_on_the_command_line(tmp_path, capfd):
+    import struct
+    import zlib
+
+    grey16 = np.arange(16 * 16, dtype=np.uint16).reshape(16, 16) * 250
+    raw = b"".join(b"\0" + row.astype(">u2").tobytes() for row in grey16)
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    png16 = tmp_path / "deep.png"
+    png16.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 16, 16, 16, 0, 0, 0, 0))
+                      + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    code, err = cli(capfd, "compress", str(png16))
+    assert code == 0 and f"aecodec: notice: {png16}: 16-bit" in err, err
+    frames = [Image.fromarray(natural_image(12, 12, seed=i)) for i in range(4)]
+    gif = tmp_path / "anim.gif"
+    frames[0].save(gif, save_all=True, append_images=frames[1:])
+    code, err = cli(capfd, "compress", str(gif))
+    assert code == 1 and "4 frames" in err and "--first-frame" in err
+    code, err = cli(capfd, "compress", str(gif), "--first-frame", "--lossless")
+    assert code == 0 and "lossless" in err
+    assert aecodec.info(tmp_path / "anim.aec")["coding"].startswith("lossless")

@@ -127,3 +127,42 @@ def test_version_1_file_may_not_carry_hyperprior_sections():
     body[pos] = container.SECTION_HYPER_LATENT
     with pytest.raises(FormatError, match="need format version 3"):
         container.unpack(_recrc(bytes(body)))
+
+
+def test_lossless_files_are_version_3_without_model_latent_or_alpha():
+    hdr = ImageHeader(quality=75, model_id=container.NO_MODEL_ID, width=3, height=2, mode="RGBA")
+    secs = {container.SECTION_LOSSLESS: b"\x01zz", container.SECTION_ICC: b"icc"}
+    data = container.pack(AecFile(hdr, secs))
+    assert data[4] == container.LOSSLESS_FORMAT_VERSION == 3
+    f = container.unpack(data)
+    assert container.is_lossless(f) and f.sections == secs
+    for extra, message in ((container.SECTION_ALPHA, "alpha"), (container.SECTION_LATENT, "latent"),
+                           (container.SECTION_HYPER_LATENT, "latent")):
+        with pytest.raises(FormatError, match=message):
+            container.pack(AecFile(hdr, {**secs, extra: b"x"}))
+    with pytest.raises(FormatError, match="all-zero model id"):
+        container.pack(AecFile(ImageHeader(quality=75, model_id=b"\x01" * 16, width=3, height=2, mode="RGB"), secs))
+    bad = bytearray(data[:-4])
+    bad[4] = 1  # a version-1 file cannot carry the lossless section
+    with pytest.raises(FormatError, match="need format version 3|needs format version 3"):
+        container.unpack(_recrc(bytes(bad)))
+
+
+def test_audio_with_level_or_silence_sections_is_version_3_and_plain_audio_stays_2():
+    hdr = container.AudioHeader(quality=50, model_id=b"\x01" * 16, sample_rate=8000, num_samples=100, channels=1)
+    plain = {container.SECTION_AUDIO_LATENT: b"\0" * 8}
+    assert container.pack(AecFile(hdr, plain))[4] == 2
+    for extra in (container.SECTION_AUDIO_LEVEL, container.SECTION_AUDIO_SILENCE):
+        data = container.pack(AecFile(hdr, {**plain, extra: b"x"}))
+        assert data[4] == container.AUDIO_LEVEL_FORMAT_VERSION == 3
+        assert set(container.unpack(data).sections) == {container.SECTION_AUDIO_LATENT, extra}
+        bad = bytearray(data[:-4])
+        bad[4] = 2  # version 2 does not know sections 8 and 9
+        with pytest.raises(FormatError, match="need format version 3"):
+            container.unpack(_recrc(bytes(bad)))
+    bad = bytearray(container.pack(AecFile(hdr, plain))[:-4])
+    bad[4] = 3  # a version-3 audio file without them should have been version 2
+    with pytest.raises(FormatError, match="level or silence"):
+        container.unpack(_recrc(bytes(bad)))
+    with pytest.raises(FormatError, match="not audio sections"):
+        container.pack(AecFile(hdr, {**plain, container.SECTION_LOSSLESS: b"x"}))

@@ -1,4 +1,10 @@
-"""Write the seed corpus: small valid .aec files of every colour mode, with and without ICC."""
+"""Write the seed corpora: corpus/ (small valid version 1 and 2 files of every colour mode, with and without
+ICC) and corpus-v3/ (lossless images of both codings, audio with level and silence sections).
+
+    python tests/fuzz/make_corpus.py          # both
+    python tests/fuzz/make_corpus.py --v3     # corpus-v3/ only (corpus/ is checked by tests/test_golden.py)
+"""
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +13,43 @@ from PIL import Image, ImageCms
 import aecodec
 
 OUT = Path(__file__).parent / "corpus"
+OUT_V3 = Path(__file__).parent / "corpus-v3"
+
+
+def v3_seeds() -> None:
+    from PIL import ImageDraw
+
+    OUT_V3.mkdir(exist_ok=True)
+    rng = np.random.default_rng(1)
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    chart = Image.new("RGBA", (160, 120), (250, 250, 250, 255))
+    d = ImageDraw.Draw(chart)
+    d.rectangle([16, 16, 80, 80], fill=(200, 0, 0, 255))
+    d.ellipse([56, 32, 152, 112], fill=(0, 0, 200, 100))
+    d.text((4, 100), "aecodec 0123", fill=(0, 0, 0, 255))
+    grey = chart.convert("L").resize((128, 64))
+    with_icc = chart.convert("RGB").resize((64, 64))
+    with_icc.info["icc_profile"] = icc
+    images = {
+        "lossless_deflate_rgb_6x6": Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)),
+        "lossless_deflate_la_3x5": Image.fromarray(rng.integers(0, 256, (5, 3, 2), dtype=np.uint8)),
+        "lossless_webp_rgba_160x120": chart,
+        "lossless_webp_l_128x64": grey,
+        "lossless_webp_icc_64x64": with_icc,
+    }
+    for name, img in images.items():
+        (OUT_V3 / f"{name}.aec").write_bytes(aecodec.compress(img, lossless=True))
+    audio = "audio-edge"
+    t = np.arange(7200) / 24000
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    (OUT_V3 / "audio_level_mono_24k.aec").write_bytes(aecodec.compress_audio(tone, 24000, model=audio))
+    stereo = np.zeros((4000, 2), np.float32)
+    stereo[1000:3000, 0] = np.sin(np.arange(2000) * 0.2)
+    (OUT_V3 / "audio_silence_stereo_8k.aec").write_bytes(aecodec.compress_audio(stereo, 8000, quality=20,
+                                                                              model=audio))
+    (OUT_V3 / "audio_all_silent_16k.aec").write_bytes(aecodec.compress_audio(np.zeros(3000, np.float32), 16000,
+                                                                           model=audio))
+    print(f"wrote seeds to {OUT_V3}")
 
 
 def main() -> None:
@@ -26,7 +69,7 @@ def main() -> None:
         img = Image.fromarray(arr)
         if profile:
             img.info["icc_profile"] = profile
-        (OUT / f"{name}.aec").write_bytes(aecodec.compress(img, quality=q))
+        (OUT / f"{name}.aec").write_bytes(aecodec.compress(img, quality=q, lossless=False))
     try:
         import importlib.util
 
@@ -45,4 +88,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if "--v3" not in sys.argv[1:]:
+        main()
+    v3_seeds()

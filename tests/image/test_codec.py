@@ -91,7 +91,7 @@ def test_bad_inputs_give_clear_errors(photo):
     with pytest.raises(InputError, match="empty"):
         aecodec.compress(np.zeros((0, 4, 3), np.uint8))
     with pytest.raises(InputError, match="mode"):
-        aecodec.compress(Image.new("I;16", (4, 4)))
+        aecodec.compress(Image.new("F", (4, 4)))
     with pytest.raises(InputError):
         aecodec.compress(12345)
     with pytest.raises(FileNotFoundError):

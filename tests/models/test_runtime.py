@@ -38,3 +38,20 @@ def test_tensorrt_engine_cache_is_keyed_by_model_id(tmp_path):
     assert name == "TensorrtExecutionProvider" and trt["trt_engine_cache_enable"]
     assert trt["trt_engine_cache_path"].endswith("cc" * 16)
     assert opts[1] == "CPUExecutionProvider"
+
+
+def test_double_onnxruntime_install_is_reported():
+    from aecodec.models.runtime import install_warnings
+
+    assert install_warnings({"onnxruntime": "1.20.0"}) == []
+    (warning,) = install_warnings({"onnxruntime": "1.20.0", "onnxruntime-gpu": "1.20.0"})
+    assert "both installed" in warning and "pip uninstall -y onnxruntime onnxruntime-gpu" in warning
+
+
+def test_backend_report_names_what_auto_picks():
+    from aecodec.models.runtime import backend_report
+
+    report = backend_report(ALL)
+    assert report["auto"] == "tensorrt" and all(b["available"] for b in report["backends"].values())
+    report = backend_report(["CPUExecutionProvider"])
+    assert report["auto"] == "cpu" and not report["backends"]["cuda"]["available"]
