@@ -360,6 +360,7 @@ def run_rows(rows: list[dict], worker: type[_FileWorker], worker_kwargs: dict, *
     per_task = files_per_task or max(1, min(16, len(todo) // (pool * 32)))
     pool = max(1, min(pool, math.ceil(len(todo) / per_task)))
     seen: set[int] = set()
+    before = {id(h) for h in _actor_handles(worker)}
     with _data_context(quiet):
         ds = ray.data.from_items([{k: r[k] for k in ("i", "src", "out", "label", "out_label")} for r in todo],
                                  override_num_blocks=math.ceil(len(todo) / per_task))
@@ -375,7 +376,7 @@ def run_rows(rows: list[dict], worker: type[_FileWorker], worker_kwargs: dict, *
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated.*")
             try:
-                mapped = ds.map_batches(worker, **options, max_restarts=int(os.environ.get("_AEC_MR", "-1")), max_task_retries=max_task_retries)
+                mapped = ds.map_batches(worker, **options, max_restarts=-1, max_task_retries=max_task_retries)
             except TypeError:
                 mapped = ds.map_batches(worker, **options)
         try:
@@ -385,15 +386,36 @@ def run_rows(rows: list[dict], worker: type[_FileWorker], worker_kwargs: dict, *
                     seen.add(int(res["i"]))
                     yield res
         finally:
-            # Ray Data releases its actors by dropping their handles; a handle caught in a reference cycle (the
-            # error of a dead actor) would keep an actor, and its CPUs, alive after the job: collect them now.
             del mapped, ds
             gc.collect()
-    for r in todo:
-        if r["i"] not in seen:
-            yield {**r, "status": "failed", "summary": "", "facts": "{}", "notices": "[]", "seconds": 0.0,
-                   "worker": "", "error": f"its worker died {max_task_retries + 1} times while coding it (killed, "
-                                          "out of memory or crashed); rerun to try again"}
+    lost = [r for r in todo if r["i"] not in seen]
+    if lost:
+        _kill_leftover_actors(worker, before)
+    for r in lost:
+        yield {**r, "status": "failed", "summary": "", "facts": "{}", "notices": "[]", "seconds": 0.0, "worker": "",
+               "error": f"its worker died {max_task_retries + 1} times while coding it (killed, out of memory or "
+                        "crashed); rerun to try again"}
+
+
+def _actor_handles(worker: type) -> list:
+    """Handles this process holds to actors of `worker` (Ray Data names them MapWorker(MapBatches(Class)))."""
+    from ray.actor import ActorHandle
+
+    tag = f"MapBatches({worker.__name__}))"
+    return [o for o in gc.get_objects() if isinstance(o, ActorHandle) and tag in repr(o)]
+
+
+def _kill_leftover_actors(worker: type, before: set[int]) -> None:
+    """After a job in which a worker died, Ray Data 2.60 can keep handles to the job's actors (a restarted one, or
+    one a pending metadata fetch still points at), and so the actors and their CPUs, until this process exits: the
+    next job on the cluster could wait for ever. Kill the actors of this job that are still held."""
+    ray = require_ray()
+    for handle in _actor_handles(worker):
+        if id(handle) not in before:
+            try:
+                ray.kill(handle)
+            except Exception:  # already gone
+                pass
 
 
 def _plain(v):

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -125,19 +124,7 @@ def ray_cluster(tmp_path_factory):
         faulthandler.cancel_dump_traceback_later()
 
 
-@pytest.fixture()
-def exceptions_as_text(monkeypatch):
-    """pytest keeps each exception raised in a thread or a __del__ (with its traceback) until the test ends; Ray
-    Data's threads raise some when a worker dies, and their frames would keep the finished job's actors, and their
-    CPUs, alive for the next job. Keep only their text."""
-    seen: list[str] = []
-    monkeypatch.setattr(sys, "unraisablehook", lambda a: seen.append(f"unraisable {a.exc_type.__name__}: {a.exc_value}"))
-    monkeypatch.setattr(threading, "excepthook",
-                        lambda a: seen.append(f"thread {a.thread.name if a.thread else '?'}: {a.exc_type.__name__}"))
-    return seen
-
-
-def test_ray_batch_same_bytes_failures_killed_worker_and_rerun(tmp_path, ray_cluster, exceptions_as_text, capsys):
+def test_ray_batch_same_bytes_failures_killed_worker_and_rerun(tmp_path, ray_cluster, capsys):
     inputs = make_inputs(tmp_path / "in")
     # the single-process CLI (folder mode) is the reference
     assert cli(["-q", "compress", str(inputs), "-o", str(tmp_path / "ref")]) == 1
@@ -175,4 +162,3 @@ def test_ray_batch_same_bytes_failures_killed_worker_and_rerun(tmp_path, ray_clu
     dec = ad.decompress_files([out], tmp_path / "dec")
     assert {r["status"] for r in dec} == {"done"}
     assert snapshot(tmp_path / "dec") == ref_dec
-    print('SEEN', exceptions_as_text, file=sys.__stderr__)

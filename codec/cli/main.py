@@ -129,7 +129,29 @@ def _decompress_one(inp: str, out: str, args) -> str:
     return f"{inp} -> {out}: {meta['width']}x{meta['height']} {meta['mode']}" + _timing_text(args, timings)
 
 
+def _cmd_backends(args) -> int:
+    from ..models.runtime import backend_report
+
+    report = backend_report()
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return EXIT_OK
+    installed = ", ".join(f"{k} {v}" for k, v in report["installed"].items()) or "none"
+    print(f"onnxruntime {report['onnxruntime']} ({installed}), device {report['device']}")
+    for name, b in report["backends"].items():
+        state = "available" if b["available"] else "not available"
+        print(f"  {name:9s} {b['provider']:28s} {state}, precision fp32")
+    print(f"  auto -> {report['auto']}")
+    for warning in report["warnings"]:
+        print(f"aecodec: warning: {warning}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _cmd_info(args) -> int:
+    if args.backends:
+        return _cmd_backends(args)
+    if args.input is None:
+        raise UsageError("info needs an .aec file (or --backends)")
     facts = info(_read_input(args.input))
     if args.json:
         print(json.dumps(facts))
@@ -224,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "so automatically where that is smaller or better")
     c.add_argument("--first-frame", action="store_true",
                    help="images: code the first frame of an animation or multi-page file (refused otherwise)")
+    c.add_argument("--backend", choices=["auto", "cpu", "cuda", "tensorrt"],
+                   help="ONNX Runtime backend (default auto: TensorRT > CUDA > CPU, whichever is installed)")
     c.add_argument("--model", help="model bundle folder or shipped name (default: image-edge / audio-edge)")
     c.add_argument("--quiet", action="store_true", help="no summary line")
     c.add_argument("-v", "--verbose", action="store_true", help="add per-stage timings to the summary")
@@ -240,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
                                           "default: input name with .png / .wav; a folder when there are several inputs")
     d.add_argument("-f", "--force", action="store_true", help="overwrite the output")
     d.add_argument("--format", help="image format for stdout or batch outputs (default png)")
+    d.add_argument("--backend", choices=["auto", "cpu", "cuda", "tensorrt"],
+                   help="ONNX Runtime backend (default auto: TensorRT > CUDA > CPU, whichever is installed)")
     d.add_argument("--model", help="model bundle folder (default: the shipped bundle named by the file)")
     d.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     d.add_argument("-v", "--verbose", action="store_true", help="add per-stage timings to the summary")
@@ -250,8 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "ray://HOST:PORT; -o is a folder; existing outputs are skipped and counted (-f redoes them)")
     d.set_defaults(run=_cmd_decompress)
 
-    i = sub.add_parser("info", help="print the header of an .aec file")
-    i.add_argument("input", help=".aec file or - for stdin")
+    i = sub.add_parser("info", help="print the header of an .aec file, or the backends of this machine")
+    i.add_argument("input", nargs="?", help=".aec file or - for stdin")
+    i.add_argument("--backends", action="store_true",
+                   help="list ONNX Runtime backends (provider, availability) and what auto picks")
     i.add_argument("--json", action="store_true")
     i.set_defaults(run=_cmd_info)
 
@@ -264,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("images", nargs="*", help="images to time (default: a generated 768x512 photo-like image)")
     b.add_argument("-q", "--quality", type=int, default=DEFAULT_QUALITY, metavar="Q", help="image quality (default 75)")
     b.add_argument("--repeat", type=int, default=3, metavar="N", help="timed runs per input, median reported (default 3)")
+    b.add_argument("--backend", choices=["auto", "cpu", "cuda", "tensorrt"],
+                   help="ONNX Runtime backend (default auto: TensorRT > CUDA > CPU, whichever is installed)")
     b.add_argument("--model", help="image model bundle (default: image-edge)")
     b.add_argument("--audio-model", help="audio model bundle (default: audio-edge)")
     b.add_argument("--no-audio", action="store_true", help="skip the audio timing")
@@ -340,6 +370,22 @@ def _check_compress_options(parser: argparse.ArgumentParser, args) -> None:
             parser.error(f"-b/--bitrate applies to audio, and {images[0]} is an image: use -q QUALITY")
 
 
+def _choose_backend(args) -> None:
+    """--backend NAME: checked here (a missing backend is a one-line error) and applied to every session
+    this process creates; auto falls back to what is installed and says what it chose under -v."""
+    import os
+
+    from ..models.runtime import select_providers
+
+    backend = getattr(args, "backend", None)
+    if backend is None:
+        return
+    providers = select_providers(backend)
+    os.environ["AECODEC_PROVIDER"] = ",".join(providers)
+    if args.verbose:
+        print(f"aecodec: backend {backend}: {', '.join(providers)}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -350,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "compress":
         _check_compress_options(parser, args)
     try:
+        _choose_backend(args)
         return args.run(args)
     except UsageError as e:
         print(f"aecodec: error: {e}", file=sys.stderr)

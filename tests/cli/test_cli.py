@@ -277,3 +277,24 @@ def test_notices_and_frames_on_the_command_line(tmp_path, capfd):
     code, err = cli(capfd, "compress", str(gif), "--first-frame", "--lossless")
     assert code == 0 and "lossless" in err
     assert aecodec.info(tmp_path / "anim.aec")["coding"].startswith("lossless")
+
+
+def test_backends_are_listed_and_a_missing_one_is_a_one_line_error(capfd, tmp_path, monkeypatch):
+    monkeypatch.setenv("AECODEC_PROVIDER", "auto")  # --backend sets it for the process: restored after the test
+    import json
+
+    from aecodec.cli import main
+
+    assert main(["info", "--backends", "--json"]) == 0
+    report = json.loads(capfd.readouterr().out)
+    assert report["backends"]["cpu"]["available"] and report["auto"] in ("cpu", "cuda", "tensorrt")
+    src = tmp_path / "a.png"
+    Image.fromarray(natural_image(40, 40)).save(src)
+    import onnxruntime
+
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        code, err = cli(capfd, "compress", str(src), "--backend", "cuda", "-o", str(tmp_path / "a.aec"))
+        assert code == 1 and "'cuda' is not available" in err and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "a.aec").exists()
+    code, err = cli(capfd, "-v", "compress", str(src), "--backend", "auto", "-o", str(tmp_path / "b.aec"))
+    assert code == 0 and "backend auto: " in err
