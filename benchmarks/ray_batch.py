@@ -84,7 +84,7 @@ def warm_job(fn, src: Path, out: Path, **kwargs) -> dict:
     if any(r["status"] != "done" for r in results):
         raise SystemExit(f"ray job failed: {[r['error'] for r in results if r['status'] != 'done'][:3]}")
     return {"wall_s": wall, "first_result_s": first[0], "mean_file_s": float(np.mean([r["seconds"] for r in results])),
-            "workers": len({r["worker"] for r in results})}
+            "workers": len({r["worker"] for r in results}), "files_after_first": len(results) - 1}
 
 
 def main(argv=None) -> int:
@@ -136,16 +136,20 @@ def main(argv=None) -> int:
     for r in rows:
         r["mp_per_s"] = mp / r["wall_s"]
         r["vs_plain"] = plain[r["direction"]] / r["wall_s"]
+        if "first_result_s" in r:  # once the actors are up: the rate a long job converges to
+            r["steady_mp_per_s"] = mp * r["files_after_first"] / n / (r["wall_s"] - r["first_result_s"])
     report = {"inputs": what, "files": n, "megapixels": mp, "quality": args.quality, "cpus": cpus,
+              "command": "python benchmarks/ray_batch.py" + (f" --copies {args.copies}" if args.copies > 1 else ""),
               "ray_version": ray.__version__, "cluster_start_s": cluster_start, "rows": rows,
               "load_average_before": load_before, "load_average_after": os.getloadavg(),
               "date": time.strftime("%Y-%m-%d")}
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / "ray_batch.json").write_text(json.dumps(report, indent=1))
+    name = "ray_batch.json" if args.copies == 1 else f"ray_batch_x{args.copies}.json"
+    (args.out_dir / name).write_text(json.dumps(report, indent=1))
     sys.path.insert(0, str(Path(__file__).parent))
     from report import ray_batch_section
 
-    print(ray_batch_section(report))
+    print(ray_batch_section([report]))
     return 0
 
 

@@ -122,24 +122,58 @@ def long_audio_section(rows: list) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ray_batch_section(r: dict) -> str:
-    load = f"{r['load_average_before'][0]:.1f} before, {r['load_average_after'][0]:.1f} after"
+def ray_batch_section(runs: list) -> str:
     lines = ["## Batch on a Ray cluster (`benchmarks/ray_batch.py`)", "",
-             f"{r['files']} files ({r['inputs']}, {r['megapixels']:.1f} MP), q {r['quality']}: `aecodec compress DIR -o OUT "
-             f"--ray` on a local Ray {r['ray_version']} cluster of {r['cpus']} CPUs (one actor per CPU, one ONNX Runtime "
-             "thread each) against the plain folder mode (one process, ONNX Runtime on all cores), both through the "
-             f"CLI in a child process; outputs byte-identical. 1-minute load average {load} (other work on the "
-             "machine shares the cores).", "",
-             "| mode | direction | wall s | MP/s | vs plain | first result s | coding s/file in a worker |",
-             "|---|---|---|---|---|---|---|"]
-    for x in r["rows"]:
-        first = f"{x['first_result_s']:.1f}" if "first_result_s" in x else "-"
-        per_file = f"{x['mean_file_s']:.2f}" if "mean_file_s" in x else "-"
-        lines.append(f"| {x['mode']} | {x['direction']} | {x['wall_s']:.1f} | {x['mp_per_s']:.2f} | "
-                     f"{x['vs_plain']:.2f}× | {first} | {per_file} |")
-    lines += ["", f"Starting the local cluster (`ray.init`) took {r['cluster_start_s']:.1f} s; the CLI rows include it "
-              "and the shutdown."]
-    return "\n".join(lines) + "\n"
+             "`aecodec compress DIR -o OUT --ray` on a local Ray cluster (one actor per CPU, one ONNX Runtime thread "
+             "each) against the plain folder mode (one process, ONNX Runtime on all cores), both through the CLI in a "
+             "child process, then the same work as Ray jobs on a cluster that is already up. Outputs byte-identical "
+             "in every mode. \"First result\": job start to the first finished file (actor processes start, import "
+             "aecodec, load the models). \"MP/s after it\": the rate once the actors are up, what a long job "
+             "converges to. The CLI rows include starting and stopping the local cluster. A load average above the "
+             "CPU count means other work shared the cores (here a model training ran in the background, and the "
+             "benchmark ran at `nice -n 10`): read the ratios, not the absolute MP/s."]
+    for r in runs:
+        load = f"{r['load_average_before'][0]:.1f} before, {r['load_average_after'][0]:.1f} after"
+        lines += ["", f"`{r.get('command', 'python benchmarks/ray_batch.py')}`: {r['files']} files ({r['inputs']}, "
+                  f"{r['megapixels']:.1f} MP), q {r['quality']}, Ray {r['ray_version']}, {r['cpus']} CPUs, `ray.init` "
+                  f"{r['cluster_start_s']:.1f} s; 1-minute load average {load}.", "",
+                  "| mode | direction | wall s | MP/s | vs plain | first result s | MP/s after it | coding s/file in a "
+                  "worker |", "|---|---|---|---|---|---|---|---|"]
+        for x in r["rows"]:
+            first = f"{x['first_result_s']:.1f}" if "first_result_s" in x else "-"
+            steady = f"{x['steady_mp_per_s']:.2f}" if "steady_mp_per_s" in x else "-"
+            per_file = f"{x['mean_file_s']:.2f}" if "mean_file_s" in x else "-"
+            lines.append(f"| {x['mode']} | {x['direction']} | {x['wall_s']:.1f} | {x['mp_per_s']:.2f} | "
+                         f"{x['vs_plain']:.2f}× | {first} | {steady} | {per_file} |")
+    return "\n".join(lines) + "\n" + RAY_SCALING
+
+
+RAY_SCALING = """
+How it scales (on paper; one machine of 2 cores is all this project has):
+
+- Per file, in a worker: read the input from the shared file system, decode it, run the encoder,
+  range-code, write the output atomically: the same work as the plain mode, so a worker codes at the
+  single-process rate of one core. Per file, in Ray: one task round trip (the path in, a one-line result
+  out, under 1 KB through the object store; one task in flight per actor) and the driver's scheduling of
+  it. Both are small beside 0.1–1 s of coding per photo, and `files_per_task` (automatic: up to 16 files
+  a task on long jobs) amortises them further.
+- Per worker, once: a process, `import ray` and aecodec, the model bundles (~0.5 s) and the ONNX Runtime
+  sessions (~0.1 s): 7–11 s to the first result on this loaded 2-core machine (a few seconds on idle
+  cores, estimated from the import and load times). Each actor holds its own sessions and tables, ~250 MB
+  resident (Ray Data's peak USS per actor), plus the working set of the file it codes (about 1 GB + 8 B/px
+  for a very large image).
+- Shared: the driver (one scheduling loop for every task, not measured here at scale, which is why long
+  jobs put several files in a task; `compress_files` also lists the files in its memory: for tens of
+  millions, build the dataset yourself, e.g. from a Parquet file list, and map `CompressFiles`), the
+  shared file system's bandwidth (inputs: a few MB per photo; outputs: ~50 KB), and the cores of each
+  node: one actor per CPU with one ONNX Runtime thread never oversubscribes them, and runs the
+  single-threaded stages (image decode, range coding, file I/O) of N files at once.
+- So throughput grows about linearly with cores until the file system or the driver saturates: at ~3.5
+  MP/s per core (the throughput table: 6.9 MP/s encode on 2 idle cores), 10 million 1-MP photos are ~800
+  core-hours, about 8 hours on 100 cores. On 2 cores the fixed costs (cluster start, actor start)
+  dominate short jobs; once the actors are up, the two workers beat the plain mode's two ONNX Runtime
+  threads, because they also overlap the stages that are single-threaded.
+"""
 
 
 def main(argv=None) -> int:
@@ -165,8 +199,9 @@ def main(argv=None) -> int:
     long_runs = sorted(d.glob("long_audio_*.json"))
     if long_runs:
         parts.append(long_audio_section([json.loads(p.read_text()) for p in long_runs]))
-    if (d / "ray_batch.json").exists():
-        parts.append(ray_batch_section(json.loads((d / "ray_batch.json").read_text())))
+    ray_runs = sorted(d.glob("ray_batch*.json"))
+    if ray_runs:
+        parts.append(ray_batch_section([json.loads(p.read_text()) for p in ray_runs]))
     Path(args.out).write_text("\n".join(parts))
     print(f"wrote {args.out}")
     return 0

@@ -29,7 +29,13 @@ from PIL import Image, features
 from aecodec.cli.bench import median_time as _median_time
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_CHECKPOINT = REPO / "train" / "checkpoints" / "image-edge" / "weights.pt"
+def _default_checkpoint() -> Path:
+    from aecodec.models import DEFAULT_IMAGE_MODEL
+
+    return REPO / "train" / "checkpoints" / DEFAULT_IMAGE_MODEL / "weights.pt"
+
+
+DEFAULT_CHECKPOINT = _default_checkpoint()
 DEFAULT_SIZES = ["768x512", "1920x1080", "3840x2160"]
 BATCHES = {"768x512": [1, 2, 4, 8], "1920x1080": [1, 2, 4], "3840x2160": [1]}  # other sizes: [1, 2]
 
@@ -80,7 +86,12 @@ def torch_backend(device: str, threads: int, checkpoint: Path):
                 return module(torch.from_numpy(a).to(device)).cpu().numpy()
 
         def run_encoder(self, x, gain=None):
-            return [self._run(model.analysis, x)]
+            if gain is None:  # factorized: the latent
+                return [self._run(model.analysis, x)]
+            g = torch.from_numpy(np.ascontiguousarray(gain, dtype=np.float32).reshape(1, -1, 1, 1)).to(device)
+            with torch.inference_mode():  # hyperprior: the gained latent and z
+                v = model.analysis(torch.from_numpy(x).to(device)) * g
+                return [v.cpu().numpy(), model.hyper_analysis(v).cpu().numpy()]
 
         def run_decoder(self, y):
             return self._run(model.synthesis, y)
@@ -144,8 +155,11 @@ def network_batches(backend, img: np.ndarray, batches: list[int], repeats: int) 
     out = {}
     for b in batches:
         x = np.ascontiguousarray(np.repeat(x1, b, axis=0))
-        y = backend.run_encoder(x)[0]
-        t_enc = median_time(lambda: backend.run_encoder(x), repeats)
+        gain = backend.coding.gain(75) if backend.is_hyperprior else None
+        y = backend.run_encoder(x, gain)[0]
+        if gain is not None:
+            y = y / gain
+        t_enc = median_time(lambda: backend.run_encoder(x, gain), repeats)
         yq = np.ascontiguousarray(np.rint(y * 4.0) / 4.0, dtype=np.float32)
         t_dec = median_time(lambda: backend.run_decoder(yq), repeats)
         out[b] = {"encoder_s_per_image": t_enc / b, "decoder_s_per_image": t_dec / b}

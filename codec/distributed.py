@@ -442,6 +442,8 @@ def _run_files(worker: type[_FileWorker], files: list[str], output_dir: str | Pa
                worker_kwargs: dict, *, address: str | None, workers: int | None, threads: int,
                files_per_task: int | None, max_task_retries: int, num_gpus: float | None,
                progress: Callable[[dict], None] | None) -> list[dict]:
+    if worker_kwargs.get("existing") not in EXISTING:
+        raise ValueError(f"existing must be one of {EXISTING}, got {worker_kwargs.get('existing')!r}")
     check_model(worker_kwargs.get("model"))
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     rows = plan_outputs(files, output_dir, suffix)
@@ -535,7 +537,7 @@ def run_cli(args, out_suffix: str, wanted: Callable[[Path], bool]) -> int:
     files = [str(f) for f in collect_inputs(args.input, wanted)]
     out_dir = batch_output_dir(args.output)
     common = dict(model=args.model, existing="overwrite" if args.force else "skip", max_pixels=args.max_pixels,
-                  max_seconds=args.max_seconds)
+                  max_seconds=args.max_seconds, providers=getattr(args, "backend", None))  # --backend, on every node
     if args.command == "compress":
         worker: type[_FileWorker] = CompressFiles
         kwargs = dict(common, quality=args.quality, bitrate=args.bitrate, lossless=bool(getattr(args, "lossless", 0)),
@@ -543,6 +545,9 @@ def run_cli(args, out_suffix: str, wanted: Callable[[Path], bool]) -> int:
     else:
         worker, kwargs = DecompressFiles, dict(common, fmt=args.format)
     rows = plan_outputs(files, out_dir, out_suffix)
+    if not rows:  # nothing to code: no cluster to start
+        print("aecodec: 0 done, 0 failed", file=sys.stderr)
+        return EXIT_ERROR
     progress = sys.stderr.isatty() and not args.quiet
     counts = {"done": 0, "skipped": 0, "failed": 0}
     start = time.perf_counter()

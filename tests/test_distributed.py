@@ -85,6 +85,19 @@ def test_output_names_and_duplicates():
     assert all(os.path.isabs(r["src"]) and os.path.isabs(r["out"]) for r in rows)
 
 
+def test_benchmark_section_renders(monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import report
+
+    row = {"mode": "Ray job, cluster already up", "direction": "compress", "wall_s": 4.0, "mp_per_s": 2.0,
+           "vs_plain": 1.5, "first_result_s": 1.0, "steady_mp_per_s": 2.5, "mean_file_s": 0.2}
+    run = {"inputs": "24 generated 768×512 photos", "files": 24, "megapixels": 9.4, "quality": 75, "cpus": 2,
+           "ray_version": "2.60.0", "cluster_start_s": 7.0, "rows": [row], "load_average_before": [1.0, 1, 1],
+           "load_average_after": [1.2, 1, 1]}
+    text = report.ray_batch_section([run])
+    assert "| Ray job, cluster already up | compress | 4.0 | 2.00 | 1.50× | 1.0 | 2.50 | 0.20 |" in text
+
+
 def test_worker_class_in_process(tmp_path):
     """The callable class Ray Data runs, called directly: skip / error / overwrite an existing output, per-file
     failures as results, the CLI's summary line."""
@@ -115,9 +128,9 @@ def ray_cluster(tmp_path_factory):
     pytest.importorskip("ray.data")
     trigger = tmp_path_factory.mktemp("hook") / "crash-on"
     faulthandler.dump_traceback_later(240, exit=True)  # a hung cluster must not hold CI for its whole budget
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=150 * 2**20,
-             logging_level="WARNING", runtime_env={"env_vars": {ad.TEST_CRASH_ENV: str(trigger)}})
     try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=150 * 2**20,
+                 logging_level="WARNING", runtime_env={"env_vars": {ad.TEST_CRASH_ENV: str(trigger)}})
         yield trigger
     finally:
         ray.shutdown()
