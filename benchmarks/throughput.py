@@ -32,7 +32,8 @@ REPO = Path(__file__).resolve().parent.parent
 def _default_checkpoint() -> Path:
     from aecodec.models import DEFAULT_IMAGE_MODEL
 
-    return REPO / "train" / "checkpoints" / DEFAULT_IMAGE_MODEL / "weights.pt"
+    folder = REPO / "train" / "checkpoints" / DEFAULT_IMAGE_MODEL
+    return folder / "weights.pt" if (folder / "weights.pt").exists() else folder / "last.pt"
 
 
 DEFAULT_CHECKPOINT = _default_checkpoint()

@@ -56,7 +56,9 @@ class ExportOptions:
 def training_summary(ckpt: dict) -> dict:
     history = ckpt.get("history") or []
     return {"steps": ckpt.get("step"), "wall_hours": round(ckpt.get("wall_seconds", 0.0) / 3600, 3),
-            "last_validation": history[-1] if history else None, "args": ckpt.get("args")}
+            "last_validation": history[-1] if history else None, "args": ckpt.get("args"),
+            "validation_curve": [{"step": h["step"], "bd_rate_vs_webp": round(h["val"]["bd_rate_vs_webp"], 2)}
+                                 for h in history if "bd_rate_vs_webp" in h.get("val", {})]}
 
 
 def build_manifest(model: AnyModel, ckpt: dict, tables: dict[str, np.ndarray], parity: dict, model_id: str,

@@ -44,6 +44,16 @@ def render(manifest: dict, train_command: str, hardware: str, notes: str = "") -
     return render_image(manifest, train_command, hardware, notes)
 
 
+def curve_text(training: dict) -> str:
+    """The validation curve (BD-rate vs WebP against steps) when the run logged it (--val-bd-rate)."""
+    curve = training.get("validation_curve") or []
+    if not curve:
+        return ""
+    rows = "\n".join(f"| {c['step']} | {c['bd_rate_vs_webp']:+.1f} % |" for c in curve)
+    return ("\nValidation curve (all 8 rate points on the validation folder, BD-rate vs WebP method 6 on the same "
+            f"images; lower is better):\n\n| step | BD-rate vs WebP |\n|---|---|\n{rows}\n")
+
+
 def render_image(manifest: dict, train_command: str, hardware: str, notes: str = "") -> str:
     c = manifest["complexity"]
     t = manifest["training"]
@@ -53,7 +63,7 @@ def render_image(manifest: dict, train_command: str, hardware: str, notes: str =
     val = t.get("last_validation") or {}
     val_rows = "\n".join(
         f"| {k} (λ = {cfg['lambdas'][int(k[1:])]}) | {v['bpp']:.3f} | {v['psnr']:.2f} |"
-        for k, v in (val.get("val") or {}).items()
+        for k, v in (val.get("val") or {}).items() if k.startswith("L")
     ) or "| (no validation recorded) | | |"
     p = manifest["parity"]
     ladder = manifest.get("quality_ladder") or {}
@@ -114,7 +124,7 @@ Step {val.get('step', '?')}:
 | rate point | bpp | PSNR (dB, 8-bit RGB) |
 |---|---|---|
 {val_rows}
-
+{curve_text(t)}
 ## Export checks
 ONNX Runtime (CPU) vs PyTorch on fixed inputs: latent max |Δ| {p['latent_max_abs_diff']:.1e}, reconstruction
 max |Δ| {p['image_max_abs_diff']:.1e}, rounded-latent flips {p['rounded_latent_flips']} of {p['latents_checked']:,}

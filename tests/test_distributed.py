@@ -124,6 +124,10 @@ def test_worker_class_in_process(tmp_path):
 
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory):
+    # opt-in: a local cluster needs ~1 min and both cores, and Ray Data 2.60 can hang after a killed worker
+    # (see codec/distributed.py), which would stall the 2-minute suite; run with AECODEC_TEST_RAY=1
+    if os.environ.get("AECODEC_TEST_RAY") != "1":
+        pytest.skip("local Ray cluster test: set AECODEC_TEST_RAY=1 (pip install -e '.[ray,test]')")
     ray = pytest.importorskip("ray")
     pytest.importorskip("ray.data")
     trigger = tmp_path_factory.mktemp("hook") / "crash-on"

@@ -21,7 +21,7 @@ def current() -> dict:
     return golden.compute()
 
 
-@pytest.mark.parametrize("kind", ["images", "audio"])
+@pytest.mark.parametrize("kind", ["images", "images_hyperprior", "audio"])
 def test_encoding_gives_the_recorded_bytes(current, kind):
     for name, expected in GOLDEN[kind].items():
         got = current[kind][name]

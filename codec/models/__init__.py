@@ -10,7 +10,7 @@ from .bundle import Manifest, ModelBundle, compute_model_id
 from .runtime import select_providers, tensorrt_cache_dir
 
 MODELS_DIR = Path(__file__).parent
-DEFAULT_IMAGE_MODEL = "image-edge"
+DEFAULT_IMAGE_MODEL = "image-hyperprior"
 DEFAULT_AUDIO_MODEL = "audio-edge"
 
 _registry_lock = threading.Lock()

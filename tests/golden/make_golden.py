@@ -62,11 +62,15 @@ def audio_cases() -> dict[str, tuple[np.ndarray, int, int]]:
 def compute() -> dict:
     import aecodec
 
-    out: dict = {"images": {}, "audio": {}, "corpus": {}}
+    out: dict = {"images": {}, "images_hyperprior": {}, "audio": {}, "corpus": {}}
     for name, (arr, q) in image_cases().items():
         data = aecodec.compress(arr, quality=q, model="image-edge")  # files of the first image model, pinned
         out["images"][name] = {"aec": sha(data), "bytes": len(data),
                                "decoded": sha(aecodec.decompress(data, as_array=True))}
+    for name, (arr, q) in image_cases().items():  # the hyperprior default model (format version 3)
+        data = aecodec.compress(arr, quality=q, model="image-hyperprior")
+        out["images_hyperprior"][name] = {"aec": sha(data), "bytes": len(data),
+                                          "decoded": sha(aecodec.decompress(data, as_array=True))}
     for name, (samples, rate, q) in audio_cases().items():
         data = aecodec.compress_audio(samples, rate, quality=q)
         decoded, _ = aecodec.decompress_audio(data)

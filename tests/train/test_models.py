@@ -62,9 +62,11 @@ def test_config_dicts():
         config_from_dict({**old_factorized, "arch": "autoregressive"})
 
 
-@pytest.mark.parametrize("name,expected", [("image-edge", ("image", "factorized")), ("audio-edge", ("audio", "factorized"))])
+@pytest.mark.parametrize("name,expected", [("image-edge/weights.pt", ("image", "factorized")),
+                                           ("audio-edge/last.pt", ("audio", "factorized")),
+                                           ("image-hyperprior/last.pt", ("image", "hyperprior"))])
 def test_shipped_checkpoints_load(name, expected):
-    path = CHECKPOINTS / name / "last.pt"
+    path = CHECKPOINTS / name
     if not path.exists():
         pytest.skip(f"{path} not present")
     model, ckpt = load_checkpoint(path)
