@@ -137,27 +137,12 @@ def _png16(arr: np.ndarray, colour_type: int) -> bytes:
             + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
-def _tiff16(arr: np.ndarray) -> bytes:
-    h, w, c = arr.shape
-    data = arr.astype("<u2").tobytes()
-    entries = [(256, 3, 1, w), (257, 3, 1, h), (258, 3, c, 8), (259, 3, 1, 1), (262, 3, 1, 2), (273, 4, 1, 0),
-               (277, 3, 1, c), (278, 3, 1, h), (279, 4, 1, len(data))] + ([(338, 3, 1, 2)] if c == 4 else [])
-    ifd = 8 + 2 * c
-    start = ifd + 2 + 12 * len(entries) + 4
-    out = b"II*\0" + struct.pack("<I", ifd) + struct.pack("<" + "H" * c, *[16] * c) + struct.pack("<H", len(entries))
-    for tag, kind, count, value in entries:
-        value = start if tag == 273 else value
-        out += struct.pack("<HHI", tag, kind, count) + (struct.pack("<HH", value, 0) if kind == 3 and count == 1
-                                                         else struct.pack("<I", value))
-    return out + b"\0\0\0\0" + data
-
-
 def write_inputs(folder: Path) -> list[dict]:
     """Write every input file and its 8-bit reference pixels / samples; returns the case list."""
     from PIL import Image, ImageCms
 
     sys.path.insert(0, str(ROOT))
-    from tests.image.profiles import cmyk_profile
+    from tests.image.profiles import cmyk_profile, tiff16
 
     folder.mkdir(parents=True, exist_ok=True)
     cases: list[dict] = []
@@ -202,7 +187,7 @@ def write_inputs(folder: Path) -> list[dict]:
                 "16-bit RGBA PNG": (_png16(np.concatenate([base, alpha], -1), 6), ".png",
                                     np.concatenate([base, alpha], -1)),
                 "16-bit grey TIFF": (encoded(Image.fromarray(grey), "TIFF"), ".tif", grey),
-                "16-bit RGB TIFF": (_tiff16(base), ".tif", base)}
+                "16-bit RGB TIFF": (tiff16(base), ".tif", base)}
     for name, (data, suffix, samples) in variants.items():
         add(name + " 128x96", "16-bit", data, suffix, (samples >> 8).astype(np.uint8))
     frames = [Image.fromarray(_natural(48, 64, seed=i)) for i in range(5)]

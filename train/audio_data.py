@@ -6,17 +6,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .image_data import list_files
+
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif"}
 
 
 def list_audio(folder: str | Path) -> list[Path]:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"audio folder not found: {folder}")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
-    if not files:
-        raise FileNotFoundError(f"no audio files (wav/flac/ogg) in {folder}")
-    return files
+    return list_files(folder, AUDIO_SUFFIXES, "audio")
 
 
 def load_mono(path: Path, sample_rate: int) -> np.ndarray:

@@ -10,14 +10,19 @@ from PIL import Image
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
 
-def list_images(folder: str | Path) -> list[Path]:
+def list_files(folder: str | Path, suffixes: set[str], what: str) -> list[Path]:
+    """Files with these suffixes below a folder, sorted; one-line errors for a missing or empty folder."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"image folder not found: {folder}")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        raise FileNotFoundError(f"{what} folder not found: {folder}")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in suffixes)
     if not files:
-        raise FileNotFoundError(f"no images (png/jpg/webp) in {folder}")
+        raise FileNotFoundError(f"no {what} files ({'/'.join(sorted(s[1:] for s in suffixes))}) in {folder}")
     return files
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    return list_files(folder, IMAGE_SUFFIXES, "image")
 
 
 def load_rgb(path: Path) -> np.ndarray:

@@ -222,6 +222,20 @@ _EPILOG = """examples:
 """
 
 
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options compress and decompress share: limits, timings, backend, Ray."""
+    p.add_argument("--max-pixels", type=int, metavar="N",
+                   help="refuse images (or files that claim images) of more pixels (default 256000000)")
+    p.add_argument("--max-seconds", type=float, metavar="S",
+                   help="refuse audio (or files that claim audio) longer than this (default 10800)")
+    p.add_argument("-v", "--verbose", action="store_true", help="add per-stage timings to the summary")
+    p.add_argument("--backend", choices=["auto", "cpu", "cuda", "tensorrt"],
+                   help="ONNX Runtime backend (default auto: TensorRT > CUDA > CPU, whichever is installed)")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="batch on a Ray cluster (pip install \"aecodec[ray]\"): none = a local one, or auto / HOST:PORT / "
+                        "ray://HOST:PORT; -o is a folder; existing outputs are skipped and counted (-f redoes them)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="aecodec", description="Learned image and audio codec (.aec files).",
                                 epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -246,16 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "so automatically where that is smaller or better")
     c.add_argument("--first-frame", action="store_true",
                    help="images: code the first frame of an animation or multi-page file (refused otherwise)")
-    c.add_argument("--backend", choices=["auto", "cpu", "cuda", "tensorrt"],
-                   help="ONNX Runtime backend (default auto: TensorRT > CUDA > CPU, whichever is installed)")
-    c.add_argument("--model", help="model bundle folder or shipped name (default: image-edge / audio-edge)")
+    c.add_argument("--model", help="model bundle folder or shipped name (default: image-hyperprior / audio-edge)")
     c.add_argument("--quiet", action="store_true", help="no summary line")
-    c.add_argument("-v", "--verbose", action="store_true", help="add per-stage timings to the summary")
-    c.add_argument("--max-pixels", type=int, metavar="N", help="refuse larger images (default 256000000)")
-    c.add_argument("--max-seconds", type=float, metavar="S", help="refuse longer audio (default 10800)")
-    c.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
-                   help="batch on a Ray cluster (pip install \"aecodec[ray]\"): none = a local one, or auto / HOST:PORT / "
-                        "ray://HOST:PORT; -o is a folder; existing outputs are skipped and counted (-f redoes them)")
+    _add_run_options(c)
     c.set_defaults(run=_cmd_compress)
 
     d = sub.add_parser("decompress", help=".aec -> image or audio")
@@ -264,16 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
                                           "default: input name with .png / .wav; a folder when there are several inputs")
     d.add_argument("-f", "--force", action="store_true", help="overwrite the output")
     d.add_argument("--format", help="image format for stdout or batch outputs (default png)")
-    d.add_argument("--backend", choices=["auto", "cpu", "cuda", "tensorrt"],
-                   help="ONNX Runtime backend (default auto: TensorRT > CUDA > CPU, whichever is installed)")
     d.add_argument("--model", help="model bundle folder (default: the shipped bundle named by the file)")
     d.add_argument("-q", "--quiet", action="store_true", help="no summary line")
-    d.add_argument("-v", "--verbose", action="store_true", help="add per-stage timings to the summary")
-    d.add_argument("--max-pixels", type=int, metavar="N", help="refuse files that claim more pixels (default 256000000)")
-    d.add_argument("--max-seconds", type=float, metavar="S", help="refuse audio files that claim more (default 10800)")
-    d.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
-                   help="batch on a Ray cluster (pip install \"aecodec[ray]\"): none = a local one, or auto / HOST:PORT / "
-                        "ray://HOST:PORT; -o is a folder; existing outputs are skipped and counted (-f redoes them)")
+    _add_run_options(d)
     d.set_defaults(run=_cmd_decompress)
 
     i = sub.add_parser("info", help="print the header of an .aec file, or the backends of this machine")
@@ -294,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--repeat", type=int, default=3, metavar="N", help="timed runs per input, median reported (default 3)")
     b.add_argument("--backend", choices=["auto", "cpu", "cuda", "tensorrt"],
                    help="ONNX Runtime backend (default auto: TensorRT > CUDA > CPU, whichever is installed)")
-    b.add_argument("--model", help="image model bundle (default: image-edge)")
+    b.add_argument("--model", help="image model bundle (default: image-hyperprior)")
     b.add_argument("--audio-model", help="audio model bundle (default: audio-edge)")
     b.add_argument("--no-audio", action="store_true", help="skip the audio timing")
     b.add_argument("--json", action="store_true")

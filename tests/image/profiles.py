@@ -57,3 +57,19 @@ def cmyk_profile(grid: int = 5) -> bytes:
               + b"\0" * 28)
     assert len(header) == 128
     return header + body
+
+
+def tiff16(arr: np.ndarray) -> bytes:
+    """An uncompressed 16-bit RGB(A) TIFF written by hand."""
+    h, w, c = arr.shape
+    data = arr.astype("<u2").tobytes()
+    entries = [(256, 3, 1, w), (257, 3, 1, h), (258, 3, c, 8), (259, 3, 1, 1), (262, 3, 1, 2), (273, 4, 1, 0),
+               (277, 3, 1, c), (278, 3, 1, h), (279, 4, 1, len(data))] + ([(338, 3, 1, 2)] if c == 4 else [])
+    ifd = 8 + 2 * c
+    start = ifd + 2 + 12 * len(entries) + 4
+    out = b"II*\0" + struct.pack("<I", ifd) + struct.pack("<" + "H" * c, *[16] * c) + struct.pack("<H", len(entries))
+    for tag, kind, count, value in entries:
+        value = start if tag == 273 else value
+        packed = struct.pack("<HH", value, 0) if kind == 3 and count == 1 else struct.pack("<I", value)
+        out += struct.pack("<HHI", tag, kind, count) + packed
+    return out + b"\0\0\0\0" + data

@@ -13,7 +13,7 @@ from aecodec.errors import AecNotice, InputError
 from aecodec.image import pixels
 
 from tests.conftest import natural_image
-from tests.image.profiles import cmyk_profile
+from tests.image.profiles import cmyk_profile, tiff16
 
 
 def notices(fn, *args, **kwargs):
@@ -69,22 +69,6 @@ def _png16(arr: np.ndarray, colour_type: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
-def _tiff16(arr: np.ndarray) -> bytes:
-    """An uncompressed 16-bit RGB(A) TIFF written by hand."""
-    h, w, c = arr.shape
-    data = arr.astype("<u2").tobytes()
-    entries = [(256, 3, 1, w), (257, 3, 1, h), (258, 3, c, 8), (259, 3, 1, 1), (262, 3, 1, 2), (273, 4, 1, 0),
-               (277, 3, 1, c), (278, 3, 1, h), (279, 4, 1, len(data))] + ([(338, 3, 1, 2)] if c == 4 else [])
-    ifd = 8 + 2 * c
-    start = ifd + 2 + 12 * len(entries) + 4
-    out = b"II*\0" + struct.pack("<I", ifd) + struct.pack("<" + "H" * c, *[16] * c) + struct.pack("<H", len(entries))
-    for tag, kind, count, value in entries:
-        value = start if tag == 273 else value
-        packed = struct.pack("<HH", value, 0) if kind == 3 and count == 1 else struct.pack("<I", value)
-        out += struct.pack("<HHI", tag, kind, count) + packed
-    return out + b"\0\0\0\0" + data
-
-
 def _sixteen_bit_inputs():
     rng = np.random.default_rng(3)
     grey = rng.integers(0, 65536, (6, 7), dtype=np.uint16)
@@ -96,8 +80,8 @@ def _sixteen_bit_inputs():
     return {
         "grey.png": (_png16(grey, 0), grey, "L"), "grey_alpha.png": (_png16(grey_alpha, 4), grey_alpha, "LA"),
         "rgb.png": (_png16(rgb, 2), rgb, "RGB"), "rgba.png": (_png16(rgba, 6), rgba, "RGBA"),
-        "grey.tif": (grey_tiff.getvalue(), grey, "L"), "rgb.tif": (_tiff16(rgb), rgb, "RGB"),
-        "rgba.tif": (_tiff16(rgba), rgba, "RGBA"),
+        "grey.tif": (grey_tiff.getvalue(), grey, "L"), "rgb.tif": (tiff16(rgb), rgb, "RGB"),
+        "rgba.tif": (tiff16(rgba), rgba, "RGBA"),
     }
 
 
