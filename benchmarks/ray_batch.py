@@ -45,7 +45,7 @@ def make_inputs(folder: Path, images: Path | None, copies: int) -> tuple[str, fl
     folder.mkdir(parents=True)
     sources = sorted(images.glob("*.png")) if images and images.is_dir() else []
     if sources:
-        what = f"{len(sources)} photos of {images}"
+        what = f"{len(sources)} photos of {os.path.relpath(images, REPO)}"
         for c in range(copies):
             for p in sources:
                 shutil.copyfile(p, folder / f"{p.stem}_{c}.png")
