@@ -1,15 +1,18 @@
-"""Throughput of aecodec per backend, image size and batch, with the peers measured in the same run.
+"""Throughput of aecodec per backend, precision variant, image size and batch, with the peers measured in the same run.
 
-For every backend that is importable here (ONNX Runtime CPU / CUDA / TensorRT, PyTorch eager
-CPU / CUDA with the same weights) and every size: end-to-end megapixels per second for encode
+For every backend that is importable here (ONNX Runtime CPU / CUDA / TensorRT, each with every precision
+variant of the bundle it can run, e.g. "onnxruntime-cpu int8"; PyTorch eager CPU / CUDA with the same
+weights) and every size: end-to-end megapixels per second for encode
 (array -> bytes) and decode (bytes -> array) at batch 1, split by stage (preprocess, encoder
 network, entropy encode, entropy decode, decoder network, postprocess); then the networks at
 larger batches, and the best batch. Warm-up, then the median of --repeats runs. Backends that
 are not available are listed with the reason. Peers: Pillow JPEG / WebP / AVIF (one thread)
 and CompressAI's bmshj2018-factorized (PyTorch CPU, random weights: speed only) if installed.
-Also: model complexity and the share of the machine's peak FLOP/s the networks reach.
+Also: model complexity and the share of the machine's peak FLOP/s the networks reach, and the RD cost
+of each precision variant against fp32 (PSNR at equal quality, bpp, BD-rate) on --rd-images Kodak
+images, measured in the same run on the CPU, side by side with the variants' speed.
 
-    python benchmarks/throughput.py [--threads 2] [--repeats 5] [--out-dir bench-out]
+    python benchmarks/throughput.py [--threads 2] [--repeats 5] [--out-dir bench-out] [--rd-images 24]
 """
 from __future__ import annotations
 
@@ -59,11 +62,11 @@ def median_time(fn, repeats: int, warmup: int = 1) -> float:
 # ----------------------------------------------------------------------------- backends
 
 
-def ort_backend(provider: str, threads: int):
-    """The shipped default image bundle on one ONNX Runtime provider (sessions created up front)."""
+def ort_backend(provider: str, threads: int, precision: str = "fp32"):
+    """The shipped default image bundle on one ONNX Runtime provider at one precision (sessions created up front)."""
     from aecodec.models import DEFAULT_IMAGE_MODEL, MODELS_DIR, ModelBundle
 
-    bundle = ModelBundle(MODELS_DIR / DEFAULT_IMAGE_MODEL, providers=provider, threads=threads)
+    bundle = ModelBundle(MODELS_DIR / DEFAULT_IMAGE_MODEL, providers=provider, threads=threads, precision=precision)
     bundle.session("encoder")
     bundle.session("decoder")
     return bundle
@@ -103,12 +106,18 @@ def torch_backend(device: str, threads: int, checkpoint: Path):
 def available_backends(threads: int, checkpoint: Path) -> tuple[dict, dict]:
     import onnxruntime as ort
 
+    from aecodec.models import DEFAULT_IMAGE_MODEL, MODELS_DIR, load_bundle, precisions_for
+
     providers = ort.get_available_providers()
+    manifest = load_bundle(MODELS_DIR / DEFAULT_IMAGE_MODEL, "cpu", precision="fp32").manifest
     makers, unavailable = {}, {}
     for name, prov in (("onnxruntime-cpu", "CPUExecutionProvider"), ("onnxruntime-cuda", "CUDAExecutionProvider"),
                        ("onnxruntime-tensorrt", "TensorrtExecutionProvider")):
         if prov in providers:
-            makers[name] = (lambda p=prov: ort_backend(p, threads))
+            precisions, _ = precisions_for(manifest, MODELS_DIR / DEFAULT_IMAGE_MODEL, name.split("-")[1])
+            for precision in precisions:  # fp32 keeps the plain name (the peers' reference)
+                label = name if precision == "fp32" else f"{name} {precision}"
+                makers[label] = (lambda p=prov, q=precision: ort_backend(p, threads, q))
         else:
             unavailable[name] = f"{prov} not in onnxruntime {ort.__version__} providers {providers}"
     try:
@@ -297,6 +306,11 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="PyTorch weights for the eager backend")
     p.add_argument("--flops-per-cycle", type=int, default=32)
     p.add_argument("--out-dir", default=str(REPO / "bench-out"))
+    p.add_argument("--rd-images", type=int, default=0, metavar="N",
+                   help="measure the variants' RD cost on N Kodak images in this run (default 0: the figures the "
+                        "exporter measured, from manifest.json)")
+    p.add_argument("--rd-qualities", type=int, nargs="+", default=[25, 50, 75, 95])
+    p.add_argument("--kodak", default=str(REPO.parent / "shared" / "data" / "kodak"))
     p.add_argument("--no-plots", action="store_true")
     args = p.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
@@ -344,6 +358,7 @@ def main(argv=None) -> int:
             per_size[size] = row
         results["backends"][name] = per_size
     results["unavailable_backends"] = unavailable
+    results["variant_rd"] = variant_rd(args)
     if not args.no_peers:
         for size in args.sizes:
             w, h = map(int, size.split("x"))
@@ -384,6 +399,66 @@ def main(argv=None) -> int:
     return 0
 
 
+def variant_rd(args) -> dict | str:
+    """RD cost of every CPU-runnable precision variant of the default model against fp32, measured now."""
+    from aecodec.models import DEFAULT_IMAGE_MODEL, MODELS_DIR, precisions_for
+
+    folder = MODELS_DIR / DEFAULT_IMAGE_MODEL
+    import aecodec
+
+    manifest = aecodec.load_bundle(folder, "cpu", precision="fp32").manifest
+    precisions, _ = precisions_for(manifest, folder, "cpu")
+    if len(precisions) < 2:
+        return "the default model has no precision variant besides fp32 that runs on the CPU"
+    if args.rd_images <= 0 or not Path(args.kodak).is_dir():  # the exporter's measurement, recorded in the manifest
+        for p in precisions[1:]:
+            v = next((v for v in (manifest.raw.get("variants") or {}).values()
+                      if v.get("precision") == p and (v.get("measured") or {}).get("rd")), None)
+            if v is not None:
+                return {**v["measured"]["rd"], "source": "manifest.json (measured by python -m aecodec.export.variants)"}
+        return "not measured: pass --rd-images N (Kodak images) to measure it in this run"
+    from aecodec.export.variant_measure import load_images, rd_cost
+
+    print(f"  RD of {', '.join(precisions)} on {args.rd_images} Kodak images ...", file=sys.stderr, flush=True)
+    rd = rd_cost(folder, precisions, load_images(args.kodak, args.rd_images), args.rd_qualities, threads=args.threads)
+    return {**rd, "source": "measured in this run"}
+
+
+def print_variants(report: dict) -> None:
+    """Each backend's variants next to its fp32 run, with the RD cost measured in this run."""
+    backends = report["results"]["backends"]
+    rd = report["results"].get("variant_rd")
+    pairs = rd.get("pairs", {}) if isinstance(rd, dict) else {}
+    rows = []
+    for name, sizes in backends.items():
+        base_name, _, precision = name.partition(" ")
+        if not base_name.startswith("onnxruntime"):
+            continue
+        for size, r in sizes.items():
+            base = backends.get(base_name, {}).get(size)
+            if base is None:
+                continue
+            pair = pairs.get(f"{precision or 'fp32'}->{precision or 'fp32'}", {})
+            if not precision:
+                cost = "reference | | "
+            elif pair:
+                cost = (f"{pair['mean_psnr_delta_db']:+.3f} | {np.mean(pair['bpp_delta_percent']):+.2f} | "
+                        f"{pair.get('bd_rate_percent', float('nan')):+.2f}")
+            else:
+                cost = "not measured (RD runs on the CPU) | | "
+            rows.append(f"| {base_name} | {precision or 'fp32'} | {size} | {r['encode_mp_per_s']:.2f} | "
+                        f"{r['decode_mp_per_s']:.2f} | x{r['encode_mp_per_s'] / base['encode_mp_per_s']:.2f} | "
+                        f"x{r['decode_mp_per_s'] / base['decode_mp_per_s']:.2f} | {cost} |")
+    print("\n| backend | precision | size | encode MP/s | decode MP/s | encode vs fp32 | decode vs fp32 | "
+          "PSNR at equal quality (dB) | bpp (%) | BD-rate vs fp32 (%) |")
+    print("|" + "---|" * 10)
+    print("\n".join(rows))
+    if isinstance(rd, dict):
+        print(f"RD: {rd['images']} Kodak images at qualities {rd['qualities']}, {rd['source']}; {rd['note']}")
+    elif rd:
+        print(f"RD: {rd}")
+
+
 def print_tables(report: dict) -> None:
     m = report["machine"]
     print(f"\nmachine: {m['cpu']}, {m['threads']} threads; theoretical {m['theoretical_gflops']:.0f} GFLOP/s "
@@ -407,6 +482,7 @@ def print_tables(report: dict) -> None:
                   f"{100 * r['network_share_of_sgemm']['encoder']:.0f} / {100 * r['network_share_of_sgemm']['decoder']:.0f} |")
     for name, why in report["results"]["unavailable_backends"].items():
         print(f"| {name} | unavailable: {why} |" + " |" * 14)
+    print_variants(report)
     if report["results"]["peers"]:
         ref = report["results"]["backends"].get("onnxruntime-cpu", {})
         print("\n| peer | size | encode MP/s | decode MP/s | aecodec/peer encode speed | aecodec/peer decode speed |")

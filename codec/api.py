@@ -17,6 +17,7 @@ from .errors import AecError, InputError
 from .fileio import Source, atomic_output, read_source, write_atomic
 from .format import container, sections
 from .image import DEFAULT_QUALITY, compress, decompress, open_image
+from .models import use_precision
 
 IMAGE_OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
                         ".tiff": "TIFF", ".ppm": "PPM", ".pgm": "PPM", ".pnm": "PPM", ".tga": "TGA"}
@@ -77,12 +78,23 @@ def encode_image_file(image, fmt: str) -> bytes:
 def compress_to(source: str | bytes, output: str, *, quality: int | None = None, overwrite: bool = False,
                 model=None, bitrate: float | None = None, max_pixels: int | None = None,
                 max_seconds: float | None = None, name: str | None = None, timings: dict | None = None,
-                progress=None, lossless: bool | None = None, first_frame: bool = False) -> dict:
+                progress=None, lossless: bool | None = None, first_frame: bool = False,
+                precision: str | None = None) -> dict:
     """Compress an image or audio file (a path, or the bytes of a file) into `output` ('-' = stdout), atomically.
 
     Returns what was done: modality, bytes, quality, and size / length facts. An .aec input is refused:
-    decoding and re-encoding a lossy file only adds loss.
+    decoding and re-encoding a lossy file only adds loss. `precision` ("auto", "fp32", "int8", "fp16"):
+    the model's graph variant (the file decodes with any variant).
     """
+    with use_precision(precision):
+        return _compress_to(source, output, quality=quality, overwrite=overwrite, model=model, bitrate=bitrate,
+                            max_pixels=max_pixels, max_seconds=max_seconds, name=name, timings=timings,
+                            progress=progress, lossless=lossless, first_frame=first_frame)
+
+
+def _compress_to(source: str | bytes, output: str, *, quality: int | None, overwrite: bool, model, bitrate: float | None,
+                 max_pixels: int | None, max_seconds: float | None, name: str | None, timings: dict | None, progress,
+                 lossless: bool | None, first_frame: bool) -> dict:
     label = name or (str(source) if isinstance(source, (str, Path)) else "input")
     if isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".aec":
         raise InputError(f"{label} is already an .aec file (decompress it first; re-encoding only adds loss)")
@@ -119,9 +131,17 @@ def compress_to(source: str | bytes, output: str, *, quality: int | None = None,
 
 def decompress_to(data: bytes, output: str, *, fmt: str | None = None, overwrite: bool = False, model=None,
                   max_pixels: int | None = None, max_seconds: float | None = None, timings: dict | None = None,
-                  progress=None) -> dict:
+                  progress=None, precision: str | None = None) -> dict:
     """Decode .aec bytes into `output` ('-' = stdout): an image in `fmt` (or the output's extension), or
-    audio (WAV/FLAC/OGG from the extension; WAV on stdout). Written atomically; returns facts."""
+    audio (WAV/FLAC/OGG from the extension; WAV on stdout). Written atomically; returns facts.
+    `precision`: the model's graph variant, as for `compress_to`."""
+    with use_precision(precision):
+        return _decompress_to(data, output, fmt=fmt, overwrite=overwrite, model=model, max_pixels=max_pixels,
+                              max_seconds=max_seconds, timings=timings, progress=progress)
+
+
+def _decompress_to(data: bytes, output: str, *, fmt: str | None, overwrite: bool, model, max_pixels: int | None,
+                   max_seconds: float | None, timings: dict | None, progress) -> dict:
     if modality_of(data) == "audio":
         if output == "-":  # a pipe cannot be seeked back to patch the WAV header: decode in memory
             samples, rate = decompress_audio(data, model=model, max_seconds=max_seconds)

@@ -50,3 +50,12 @@ def test_files_of_earlier_releases_decode_to_the_recorded_samples():
         decoded, _ = aecodec.decompress_audio(data)
         if SAME_ISA:
             assert golden.sha(np.ascontiguousarray(decoded)) == expected, name
+
+
+def test_files_of_a_retired_model_are_refused_naming_the_model_and_release():
+    """The first image-hyperprior (0.3.0) was replaced under the same name: its files get a clear refusal."""
+    import aecodec
+
+    data = (Path(golden.__file__).parent / "image_v3_hyperprior_0.3.0.aec").read_bytes()
+    with pytest.raises(aecodec.AecError, match=r"image-hyperprior 39eea2f0.* of aecodec 0\.3\.0.*no longer ships"):
+        aecodec.decompress(data)

@@ -67,7 +67,8 @@ def run_bench(images: list[str] | None = None, *, quality: int = 75, repeat: int
         mp = arr.shape[0] * arr.shape[1] / 1e6
         t_enc = median_time(lambda: compress(arr, quality=quality, model=bundle), repeat)
         t_dec = median_time(lambda: decompress(data, model=bundle, as_array=True), repeat)
-        rows.append({"input": name, "modality": "image", "model_id": bundle.model_id, "quality": quality,
+        rows.append({"input": name, "modality": "image", "model_id": bundle.model_id, "precision": bundle.precision,
+                     "variant": bundle.variant.name, "quality": quality,
                      "width": arr.shape[1], "height": arr.shape[0], "bytes": len(data),
                      "bpp": 8 * len(data) / (mp * 1e6), "encode_s": t_enc, "decode_s": t_dec,
                      "encode_mp_per_s": mp / t_enc, "decode_mp_per_s": mp / t_dec})
@@ -102,7 +103,8 @@ def format_bench(report: dict[str, Any]) -> str:
         if "skipped" in r:
             lines.append(f"{r['input']}: skipped ({r['skipped']})")
         elif r["modality"] == "image":
-            lines.append(f"{r['input']} ({r['width']}x{r['height']}, q {r['quality']}, {r['bpp']:.3f} bpp): "
+            lines.append(f"{r['input']} ({r['width']}x{r['height']}, q {r['quality']}, {r.get('precision', 'fp32')}, "
+                         f"{r['bpp']:.3f} bpp): "
                          f"encode {r['encode_mp_per_s']:.2f} MP/s ({1000 * r['encode_s']:.0f} ms), "
                          f"decode {r['decode_mp_per_s']:.2f} MP/s ({1000 * r['decode_s']:.0f} ms)")
         else:

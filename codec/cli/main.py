@@ -133,18 +133,35 @@ def _cmd_backends(args) -> int:
     from ..models.runtime import backend_report
 
     report = backend_report()
+    report["precisions"] = _precisions_report()
     if args.json:
         print(json.dumps(report, indent=1))
         return EXIT_OK
     installed = ", ".join(f"{k} {v}" for k, v in report["installed"].items()) or "none"
     print(f"onnxruntime {report['onnxruntime']} ({installed}), device {report['device']}")
+    prec = report["precisions"]
     for name, b in report["backends"].items():
         state = "available" if b["available"] else "not available"
-        print(f"  {name:9s} {b['provider']:28s} {state}, precision fp32")
-    print(f"  auto -> {report['auto']}")
+        p = prec["backends"].get(name, {})
+        print(f"  {name:9s} {b['provider']:28s} {state}, precisions {', '.join(p.get('available', ['fp32']))} "
+              f"(auto: {p.get('auto', 'fp32')})")
+    print(f"  auto -> {report['auto']}  (precisions of {prec['model']}; --precision to choose)")
     for warning in report["warnings"]:
         print(f"aecodec: warning: {warning}", file=sys.stderr)
     return EXIT_OK
+
+
+def _precisions_report() -> dict:
+    """Per backend, the graph variants of the default image model that can run there and what auto picks."""
+    from ..models import DEFAULT_IMAGE_MODEL, MODELS_DIR, Manifest, precisions_for
+
+    folder = MODELS_DIR / DEFAULT_IMAGE_MODEL
+    manifest = Manifest.from_dict(json.loads((folder / "manifest.json").read_text()), str(folder))
+    found = {}
+    for backend in ("cpu", "cuda", "tensorrt"):
+        available, auto = precisions_for(manifest, folder, backend)
+        found[backend] = {"available": available, "auto": auto}
+    return {"model": DEFAULT_IMAGE_MODEL, "backends": found}
 
 
 def _cmd_info(args) -> int:
@@ -181,6 +198,7 @@ def _cmd_models(args) -> int:
             "megabytes": round(sum(f.stat().st_size for f in folder.iterdir() if f.is_file()) / 1e6, 2),
             "parameters": sum(c.get(k, 0) for k in ("encoder_params", "decoder_params", "entropy_params")),
             "training_steps": (m.get("training") or {}).get("steps"),
+            "variants": _variant_rows(folder, m),
         }
         if row["modality"] == "audio":
             row.update({"sample_rate": m.get("sample_rate"), "frame_rate": m.get("frame_rate"),
@@ -204,7 +222,49 @@ def _cmd_models(args) -> int:
         for key in ("kodak", "audio_test"):
             if r.get(key):
                 print(f"  {key}: {r[key]}")
+        for v in r["variants"] if len(r["variants"]) > 1 else []:
+            print(f"  variant {v['name']}: {v['precision']} .{v['format']}, "
+                  + (f"{v['megabytes']} MB" if v["present"] else "files not here")
+                  + (f", default on {', '.join(v['default_for'])}" if v["default_for"] else "")
+                  + (f"; {v['measured']}" if v.get("measured") else ""))
     return EXIT_OK
+
+
+def _variant_rows(folder: Path, m: dict) -> list[dict]:
+    """The bundle's graph variants (fp32 = the payload graphs) with size, defaults and measured figures."""
+    rows = [{"name": "fp32", "precision": "fp32", "format": "onnx", "present": (folder / "encoder.onnx").is_file(),
+             "megabytes": round(sum((folder / f).stat().st_size for f in ("encoder.onnx", "decoder.onnx")
+                                    if (folder / f).is_file()) / 1e6, 2), "default_for": [], "measured": ""}]
+    payload = ("encoder.onnx", "decoder.onnx")
+    for name, v in (m.get("variants") or {}).items():
+        graphs = v.get("files") or {}
+        present = bool(graphs) and all((folder / f).is_file() for f in graphs.values())
+        files = [folder / f for f in set(graphs.values()) if f not in payload]  # its own files (size)
+        measured = []
+        rd = ((v.get("measured") or {}).get("rd") or {}).get("pairs", {}).get(f"{name}->{name}")
+        if rd:
+            measured.append(f"PSNR {rd['mean_psnr_delta_db']:+.3f} dB" + (f", BD-rate {rd['bd_rate_percent']:+.2f} %"
+                                                                        if "bd_rate_percent" in rd else ""))
+        sp = (v.get("measured") or {}).get("speed")
+        if sp and name in sp.get("variants", {}):
+            me, ref = sp["variants"][name], sp["variants"]["fp32"]
+            measured.append(f"encode {me['encode_mp_per_s']:.2f} / decode {me['decode_mp_per_s']:.2f} MP/s vs fp32 "
+                            f"{ref['encode_mp_per_s']:.2f} / {ref['decode_mp_per_s']:.2f} ({sp['size']}, "
+                            f"{sp['threads']} threads)")
+        if v.get("note"):
+            measured.append(v["note"])
+        shared = [g for g, f in graphs.items() if f in payload]
+        if shared:
+            measured.insert(0, f"{', '.join(shared)} shared with fp32")
+        rows.append({"name": name, "precision": v.get("precision"), "format": v.get("format", "onnx"),
+                     "present": present, "megabytes": round(sum(f.stat().st_size for f in files if f.is_file()) / 1e6, 2),
+                     "default_for": v.get("default_for", []), "measured": "; ".join(measured)})
+    if m.get("mobile"):
+        rows.append({"name": "mobile", "precision": ", ".join(m["mobile"].get("covers", [])), "format": "ort",
+                     "present": (folder / m["mobile"]["operators_config"]).is_file(), "megabytes": 0.0,
+                     "default_for": [], "measured": f"{m['mobile']['operators_config']} (minimal ONNX Runtime build); "
+                                                    f".ort models {m['mobile'].get('ort_models', '')}"})
+    return rows
 
 
 _EPILOG = """examples:
@@ -222,6 +282,12 @@ _EPILOG = """examples:
 """
 
 
+def _add_precision_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", choices=["auto", "fp32", "int8", "fp16"],
+                   help="graph variant of the model (default auto: the variant the bundle measured fastest on this "
+                        "backend at no more than 0.15 dB cost, else fp32); any variant decodes any variant's files")
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     """Options compress and decompress share: limits, timings, backend, Ray."""
     p.add_argument("--max-pixels", type=int, metavar="N",
@@ -231,6 +297,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="add per-stage timings to the summary")
     p.add_argument("--backend", choices=["auto", "cpu", "cuda", "tensorrt"],
                    help="ONNX Runtime backend (default auto: TensorRT > CUDA > CPU, whichever is installed)")
+    _add_precision_option(p)
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                    help="batch on a Ray cluster (pip install \"aecodec[ray]\"): none = a local one, or auto / HOST:PORT / "
                         "ray://HOST:PORT; -o is a folder; existing outputs are skipped and counted (-f redoes them)")
@@ -294,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--repeat", type=int, default=3, metavar="N", help="timed runs per input, median reported (default 3)")
     b.add_argument("--backend", choices=["auto", "cpu", "cuda", "tensorrt"],
                    help="ONNX Runtime backend (default auto: TensorRT > CUDA > CPU, whichever is installed)")
+    _add_precision_option(b)
     b.add_argument("--model", help="image model bundle (default: image-hyperprior)")
     b.add_argument("--audio-model", help="audio model bundle (default: audio-edge)")
     b.add_argument("--no-audio", action="store_true", help="skip the audio timing")
@@ -372,11 +440,17 @@ def _check_compress_options(parser: argparse.ArgumentParser, args) -> None:
 
 def _choose_backend(args) -> None:
     """--backend NAME: checked here (a missing backend is a one-line error) and applied to every session
-    this process creates; auto falls back to what is installed and says what it chose under -v."""
+    this process creates; auto falls back to what is installed and says what it chose under -v.
+    --precision P: applied to every bundle this process loads."""
     import os
 
     from ..models.runtime import select_providers
 
+    precision = getattr(args, "precision", None)
+    if precision is not None:  # checked per bundle when it is loaded (a bundle without the variant: one-line error)
+        os.environ["AECODEC_PRECISION"] = precision
+        if args.verbose:
+            print(f"aecodec: precision {precision}", file=sys.stderr)
     backend = getattr(args, "backend", None)
     if backend is None:
         return

@@ -2,16 +2,24 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
 from ..errors import AecError, ModelMismatchError
-from .bundle import Manifest, ModelBundle, compute_model_id
-from .runtime import select_providers, tensorrt_cache_dir
+from .bundle import (Manifest, ModelBundle, Variant, choose_variant, compute_model_id, precisions_for,
+                     requested_precision, use_precision)
+from .runtime import PRECISIONS, select_providers, tensorrt_cache_dir
 
 MODELS_DIR = Path(__file__).parent
 DEFAULT_IMAGE_MODEL = "image-hyperprior"
 DEFAULT_AUDIO_MODEL = "audio-edge"
+
+# Models that shipped in an earlier release and were replaced under the same name (model id -> what to tell
+# the user). Their files are refused with this name rather than an anonymous id.
+RETIRED_MODELS = {
+    "39eea2f0bb68fe26a10302d17ffbea1f": "model image-hyperprior 39eea2f0bb68fe26a10302d17ffbea1f of aecodec 0.3.0",
+}
 
 _registry_lock = threading.Lock()
 _loaded: dict[tuple, ModelBundle] = {}
@@ -23,18 +31,21 @@ def shipped_bundles() -> list[Path]:
 
 
 def load_bundle(model: str | Path | ModelBundle | None = None, providers=None, *,
-                default: str = DEFAULT_IMAGE_MODEL) -> ModelBundle:
-    """A bundle by folder path or shipped name (default: the default image model), cached per process."""
+                default: str = DEFAULT_IMAGE_MODEL, precision: str | None = None) -> ModelBundle:
+    """A bundle by folder path or shipped name (default: the default image model), cached per process.
+
+    `precision` (default: `use_precision`'s, else $AECODEC_PRECISION, else "auto") picks the graph variant."""
     if isinstance(model, ModelBundle):
         return model
     folder = Path(model) if model and Path(model).is_dir() else MODELS_DIR / str(model or default)
     if not (folder / "manifest.json").is_file():
         names = ", ".join(p.name for p in shipped_bundles()) or "none"
         raise AecError(f"model {model!r} not found (shipped models: {names})")
-    key = (str(folder.resolve()), str(providers))
+    precision = requested_precision(precision)
+    key = (str(folder.resolve()), str(providers or os.environ.get("AECODEC_PROVIDER")), precision)
     with _registry_lock:
         if key not in _loaded:
-            _loaded[key] = ModelBundle(folder, providers=providers)
+            _loaded[key] = ModelBundle(folder, providers=providers, precision=precision)
         return _loaded[key]
 
 
@@ -50,6 +61,10 @@ def bundle_for_id(model_id: bytes, preferred: str | Path | ModelBundle | None = 
     for b in candidates:
         if b.model_id_bytes == model_id:
             return b
+    retired = RETIRED_MODELS.get(model_id.hex())
+    if retired is not None:
+        raise ModelMismatchError(f"file was written by {retired}, which this version no longer ships; "
+                                 "decode it with that release or pass its bundle with --model")
     raise ModelMismatchError(
         f"file needs model {model_id.hex()}, which is not available"
         + (f" (given model is {candidates[0].model_id})" if preferred is not None else "")
@@ -57,5 +72,6 @@ def bundle_for_id(model_id: bytes, preferred: str | Path | ModelBundle | None = 
     )
 
 
-__all__ = ["DEFAULT_AUDIO_MODEL", "DEFAULT_IMAGE_MODEL", "MODELS_DIR", "Manifest", "ModelBundle", "bundle_for_id",
-           "compute_model_id", "load_bundle", "select_providers", "shipped_bundles", "tensorrt_cache_dir"]
+__all__ = ["DEFAULT_AUDIO_MODEL", "DEFAULT_IMAGE_MODEL", "MODELS_DIR", "Manifest", "ModelBundle", "PRECISIONS", "Variant",
+           "bundle_for_id", "choose_variant", "compute_model_id", "load_bundle", "precisions_for", "requested_precision",
+           "select_providers", "shipped_bundles", "tensorrt_cache_dir", "use_precision"]

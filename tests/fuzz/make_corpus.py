@@ -39,6 +39,14 @@ def v3_seeds() -> None:
     }
     for name, img in images.items():
         (OUT_V3 / f"{name}.aec").write_bytes(aecodec.compress(img, lossless=True))
+    photo = Image.fromarray(np.asarray(chart.convert("RGB").resize((64, 64)), np.uint8) // 2 + 60)
+    hyper = {  # the default image model (mean-scale hyperprior, sections 5 and 6)
+        "hyper_rgb_64x64_q50": (photo, 50),
+        "hyper_grey_70x50_q10": (chart.convert("L").resize((70, 50)), 10),
+        "hyper_rgba_40x40_q90": (chart.resize((40, 40)), 90),
+    }
+    for name, (img, quality) in hyper.items():
+        (OUT_V3 / f"{name}.aec").write_bytes(aecodec.compress(img, quality=quality, lossless=False))
     audio = "audio-edge"
     t = np.arange(7200) / 24000
     tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)

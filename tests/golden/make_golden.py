@@ -60,6 +60,15 @@ def audio_cases() -> dict[str, tuple[np.ndarray, int, int]]:
 
 
 def compute() -> dict:
+    """The recorded quantities, with the fp32 graphs: the reference decoder (other precision variants decode the
+    same files to slightly different pixels; their own tests cover them)."""
+    from aecodec.models import use_precision
+
+    with use_precision("fp32"):
+        return compute_fp32()
+
+
+def compute_fp32() -> dict:
     import aecodec
 
     out: dict = {"images": {}, "images_hyperprior": {}, "audio": {}, "corpus": {}}
