@@ -12,7 +12,7 @@ Layout (one job per sub-package, data flows down): api (files, modality dispatch
 """
 from __future__ import annotations
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 from .api import compress_file, decompress_file, info  # noqa: E402
 from .audio import compress_audio, compress_audio_file, decompress_audio, decompress_audio_to_file  # noqa: E402
