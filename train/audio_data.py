@@ -1,6 +1,17 @@
-"""Audio folders for training: decoded once to 24 kHz mono float32, sampled as random segments."""
+"""Audio for training: folders decoded once to 24 kHz mono float32, held-out files, weighted random segments.
+
+Several folders (sources) can be mixed: a batch row first draws a source by its weight, then a clip
+of that source in proportion to its length, then a random segment with a random gain. A clip's
+kind (speech / music / env) is its file-name prefix, as in shared/data; validation reports each
+kind apart. Each clip's bandwidth is detected once at load (`bandwidth_hz`) so the loss can leave
+the empty band of up-sampled 16 kHz speech out instead of teaching the model that it is empty.
+"""
 from __future__ import annotations
 
+import hashlib
+import math
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +20,15 @@ import torch
 from .image_data import list_files
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif"}
+KINDS = ("speech", "music", "env")
+# bandwidth detection: the highest frequency whose smoothed level is within BAND_RANGE_DB of the loudest
+# region, if the spectrum falls off a cliff there (at least BAND_CLIFF_DB from 1 kHz below to 1 kHz above:
+# the anti-alias filter of a lower-rate source, not a natural roll-off); a clip whose bandwidth reaches
+# FULL_BAND_FRACTION of Nyquist counts as full band
+BAND_RANGE_DB = 70.0
+BAND_CLIFF_DB = 25.0
+BAND_SMOOTH_HZ = 250.0
+FULL_BAND_FRACTION = 0.9
 
 
 def list_audio(folder: str | Path) -> list[Path]:
@@ -27,34 +47,182 @@ def load_mono(path: Path, sample_rate: int) -> np.ndarray:
     return np.ascontiguousarray(mono)
 
 
-class SegmentSampler:
-    """Random fixed-length segments with a random gain (−12..+3 dB), clips shorter than a segment zero-padded."""
+def clip_kind(path: Path) -> str:
+    """speech / music / env from the file-name prefix (shared/data's convention), else "other"."""
+    prefix = path.name.split("_")[0].lower()
+    return prefix if prefix in KINDS else "other"
 
-    def __init__(self, folder: str | Path, seconds: float, sample_rate: int, seed: int, multiple: int = 1):
+
+def clip_group(path: Path) -> str:
+    """Files of one recording / speaker / piece share a group: the stem without a trailing "_a", "_b", …
+
+    (shared/data cuts long sources into `name_a`, `name_b`, …); a hold-out takes whole groups.
+    """
+    return re.sub(r"_[a-z]$", "", path.stem)
+
+
+def bandwidth_hz(clip: np.ndarray, sample_rate: int, n_fft: int = 2048) -> float:
+    """Highest frequency with content: mean power spectrum (Hann frames, 50 % overlap), smoothed over
+    BAND_SMOOTH_HZ, the last bin within BAND_RANGE_DB of the loudest smoothed bin where the level drops
+    by BAND_CLIFF_DB or more across ±1 kHz. Nyquist for full-band clips (≥ FULL_BAND_FRACTION of it,
+    or no cliff: a natural roll-off) and for clips too short or silent to tell."""
+    nyquist = sample_rate / 2
+    if len(clip) < n_fft:
+        return nyquist
+    frames = np.lib.stride_tricks.sliding_window_view(clip, n_fft)[:: n_fft // 2]
+    if len(frames) > 400:  # a few hundred frames spread over the clip suffice
+        frames = frames[np.linspace(0, len(frames) - 1, 400).astype(int)]
+    power = (np.abs(np.fft.rfft(frames * np.hanning(n_fft), axis=1)) ** 2).mean(axis=0)
+    width = max(1, int(round(BAND_SMOOTH_HZ / (sample_rate / n_fft))))
+    smooth = np.convolve(power, np.ones(width) / width, mode="same")
+    if smooth.max() <= 0:
+        return nyquist
+    level = 10 * np.log10(np.maximum(smooth, 1e-30) / smooth.max())
+    edge = int(np.nonzero(level > -BAND_RANGE_DB)[0][-1])
+    k = int(round(1000 / (sample_rate / n_fft)))
+    cliff = level[max(0, edge - k)] - level[min(len(level) - 1, edge + k)]
+    band = edge * sample_rate / n_fft
+    return nyquist if band >= FULL_BAND_FRACTION * nyquist or cliff < BAND_CLIFF_DB else band
+
+
+def holdout(paths: list[Path], fraction: float) -> tuple[list[Path], list[Path]]:
+    """(train, held out): per kind, whole groups (`clip_group`) in the order of a hash of their name until
+    `fraction` of the kind's files are held out; a kind with fewer than 3 groups keeps all for training.
+
+    The hash makes the split independent of the machine, the listing order and of files added later
+    (an added group is held out or not on its own hash)."""
+    if fraction <= 0:
+        return list(paths), []
+    held: set[Path] = set()
+    for kind in sorted({clip_kind(p) for p in paths}):
+        files = [p for p in paths if clip_kind(p) == kind]
+        groups: dict[str, list[Path]] = {}
+        for p in files:
+            groups.setdefault(clip_group(p), []).append(p)
+        if len(groups) < 3:
+            continue
+        want = max(1, round(fraction * len(files)))
+        order = sorted(groups, key=lambda g: hashlib.sha1(g.encode()).hexdigest())
+        taken = 0
+        for g in order:
+            if taken >= want:
+                break
+            held.update(groups[g])
+            taken += len(groups[g])
+    return [p for p in paths if p not in held], [p for p in paths if p in held]
+
+
+@dataclass
+class Clip:
+    """One decoded file: samples at the model rate, its kind, its detected bandwidth and its source."""
+
+    audio: torch.Tensor
+    kind: str
+    band_hz: float
+    source: int
+    name: str
+
+
+def load_clips(paths: list[Path], sample_rate: int, source: int) -> list[Clip]:
+    clips = []
+    for p in paths:
+        mono = load_mono(p, sample_rate)
+        clips.append(Clip(torch.from_numpy(mono), clip_kind(p), bandwidth_hz(mono, sample_rate), source, p.name))
+    return clips
+
+
+def validation_excerpt(clip: Clip, seconds: float, sample_rate: int) -> Clip:
+    """The middle `seconds` of a held-out clip (whole clips would make validation of long tracks slow)."""
+    n = min(len(clip.audio), int(round(seconds * sample_rate)))
+    start = (len(clip.audio) - n) // 2
+    return Clip(clip.audio[start : start + n].clone(), clip.kind, clip.band_hz, clip.source, clip.name)
+
+
+class SegmentSampler:
+    """Random fixed-length segments with a random gain (−12..+3 dB), clips shorter than a segment zero-padded.
+
+    `sources`: lists of clips, one per source, drawn with probability ∝ `weights` (default: ∝ their
+    duration, i.e. every clip ∝ its length, as with one folder). With one source the random stream is
+    the one the single-folder sampler drew, so earlier runs resume unchanged.
+    """
+
+    def __init__(self, sources: list[list[Clip]], seconds: float, sample_rate: int, seed: int, multiple: int = 1,
+                 weights: list[float] | None = None):
         self.length = max(1, int(round(seconds * sample_rate / multiple))) * multiple
-        self.clips = [torch.from_numpy(load_mono(p, sample_rate)) for p in list_audio(folder)]
-        self.weights = torch.tensor([max(len(c), 1) for c in self.clips], dtype=torch.float64)
+        self.sources = [s for s in sources if s]
+        if not self.sources:
+            raise SystemExit("no training audio (every source is empty or held out)")
+        self.sample_rate = sample_rate
+        self.clip_weights = [torch.tensor([max(len(c.audio), 1) for c in s], dtype=torch.float64) for s in self.sources]
+        if weights is None:
+            weights = [float(w.sum()) for w in self.clip_weights]
+        else:
+            weights = [w for s, w in zip(sources, weights) if s]
+        self.source_weights = torch.tensor(weights, dtype=torch.float64)
         self.generator = torch.Generator().manual_seed(seed)
 
-    def __len__(self) -> int:
-        return len(self.clips)
+    @property
+    def clips(self) -> list[Clip]:
+        return [c for s in self.sources for c in s]
 
-    def batch(self, size: int) -> torch.Tensor:
-        idx = torch.multinomial(self.weights, size, replacement=True, generator=self.generator)
+    def __len__(self) -> int:
+        return sum(len(s) for s in self.sources)
+
+    def shares(self) -> dict[str, float]:
+        """Expected share of the batch rows per kind (for the log: what the weights make of the mix)."""
+        out: dict[str, float] = {}
+        total = float(self.source_weights.sum())
+        for s, sw, cw in zip(self.sources, self.source_weights.tolist(), self.clip_weights):
+            for c, w in zip(s, cw.tolist()):
+                out[c.kind] = out.get(c.kind, 0.0) + sw / total * w / float(cw.sum())
+        return out
+
+    def draw(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N×1×length segments, N bandwidths in Hz)."""
+        if len(self.sources) == 1:
+            picks = [(0, i) for i in torch.multinomial(self.clip_weights[0], size, replacement=True,
+                                                        generator=self.generator).tolist()]
+        else:
+            src = torch.multinomial(self.source_weights, size, replacement=True, generator=self.generator).tolist()
+            picks = [(s, int(torch.multinomial(self.clip_weights[s], 1, generator=self.generator))) for s in src]
         out = torch.zeros(size, 1, self.length)
-        for row, i in enumerate(idx.tolist()):
-            clip = self.clips[i]
-            if len(clip) > self.length:
-                start = int(torch.randint(0, len(clip) - self.length + 1, (1,), generator=self.generator))
-                seg = clip[start : start + self.length]
+        band = torch.empty(size)
+        for row, (s, i) in enumerate(picks):
+            clip = self.sources[s][i]
+            audio = clip.audio
+            if len(audio) > self.length:
+                start = int(torch.randint(0, len(audio) - self.length + 1, (1,), generator=self.generator))
+                seg = audio[start : start + self.length]
             else:
-                seg = clip
+                seg = audio
             gain_db = float(torch.empty(1).uniform_(-12.0, 3.0, generator=self.generator))
             out[row, 0, : len(seg)] = seg * 10 ** (gain_db / 20)
-        return out.clamp_(-1.0, 1.0)
+            band[row] = clip.band_hz
+        return out.clamp_(-1.0, 1.0), band
+
+    def batch(self, size: int) -> torch.Tensor:
+        return self.draw(size)[0]
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
+
+
+def describe_sources(folders: list[str], sources: list[list[Clip]], held: list[list[Clip]],
+                     sample_rate: int) -> str:
+    """One line per source for the log: clips, minutes per kind, band-limited clips, held-out files."""
+    lines = []
+    for folder, clips, val in zip(folders, sources, held):
+        minutes: dict[str, float] = {}
+        for c in clips:
+            minutes[c.kind] = minutes.get(c.kind, 0.0) + len(c.audio) / sample_rate / 60
+        limited = sum(1 for c in clips if c.band_hz < sample_rate / 2)
+        kinds = ", ".join(f"{k} {m:.1f} min" for k, m in sorted(minutes.items()))
+        lines.append(f"{folder}: {len(clips)} clips ({kinds}; {limited} band-limited), {len(val)} held out")
+    return "\n".join(lines)
+
+
+def total_minutes(clips: list[Clip], sample_rate: int) -> float:
+    return math.fsum(len(c.audio) for c in clips) / sample_rate / 60

@@ -19,6 +19,7 @@ from torch import nn
 
 from aecodec.metrics import mel_filterbank
 
+from .audio_discriminator import MultiScaleSTFTDiscriminator
 from .entropy_models import FactorizedDensity, gained_likelihood
 from .rate_ladder import GainedLatentModel
 
@@ -30,13 +31,21 @@ DEFAULT_AUDIO_LAMBDAS = (2.0, 6.0, 18.0, 54.0, 160.0, 480.0)
 
 @dataclass
 class AudioConfig:
-    """Audio model; checkpoints also carry "modality": "audio" next to this dict."""
+    """Audio model; checkpoints also carry "modality": "audio" next to this dict.
 
-    channels: int = 16  # width after the input conv; doubles at each stride
+    The width and depth fields added after audio-edge (decoder_channels, residual_units,
+    decoder_residual_units) are written to the dict only when they differ from audio-edge's
+    defaults, so the config of every earlier checkpoint and bundle reads and writes unchanged.
+    """
+
+    channels: int = 16  # encoder width after the input conv; doubles at each stride
     latent: int = 64
     strides: tuple[int, ...] = (2, 4, 5, 8)
     lambdas: tuple[float, ...] = field(default_factory=lambda: DEFAULT_AUDIO_LAMBDAS)
     sample_rate: int = SAMPLE_RATE
+    decoder_channels: int = 0  # decoder width at its output end (0 = channels); doubles towards the latent
+    residual_units: int = 2  # encoder residual units per stride, dilations 1, 3, 9, …
+    decoder_residual_units: int = 0  # per stride in the decoder (0 = residual_units)
 
     @property
     def hop(self) -> int:
@@ -46,15 +55,42 @@ class AudioConfig:
     def frame_rate(self) -> float:
         return self.sample_rate / self.hop
 
+    @property
+    def decoder_width(self) -> int:
+        return self.decoder_channels or self.channels
+
+    @property
+    def decoder_units(self) -> int:
+        return self.decoder_residual_units or self.residual_units
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["strides"], d["lambdas"] = list(self.strides), list(self.lambdas)
+        for key in OPTIONAL_CONFIG_KEYS:  # audio-edge's dict had none of them
+            if d[key] == getattr(AudioConfig, key):
+                del d[key]
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> AudioConfig:
+        extra = {key: int(d[key]) for key in OPTIONAL_CONFIG_KEYS if key in d}
         return cls(channels=int(d["channels"]), latent=int(d["latent"]), strides=tuple(d["strides"]),
-                   lambdas=tuple(d["lambdas"]), sample_rate=int(d.get("sample_rate", SAMPLE_RATE)))
+                   lambdas=tuple(d["lambdas"]), sample_rate=int(d.get("sample_rate", SAMPLE_RATE)), **extra)
+
+
+OPTIONAL_CONFIG_KEYS = ("decoder_channels", "residual_units", "decoder_residual_units")
+
+# rate points reaching above 24 kbps (issue 18: `-b 24` inside the trained range): audio-edge's ladder and
+# one more point ×3 up; audio-edge measured 21.8–24.1 kbps at λ = 480 and +4.8 kbps per doubling of the gains
+LADDER_ABOVE_24K = (2.0, 6.0, 18.0, 54.0, 160.0, 480.0, 1440.0)
+
+# `--audio-profile` presets of a new run (trainer): audio-edge's shape, and issue 18's proposal: the decoder
+# 25 % wider (+56 % decoder MACs: the diagnosis found the transforms, not the quantiser, limiting the top
+# rates), a 128-channel latent (EnCodec's width at 75 Hz; +1 % MACs) and the ladder above 24 kbps
+AUDIO_PROFILES: dict[str, dict] = {
+    "edge": {},
+    "edge-wide": {"decoder_channels": 20, "latent": 128, "lambdas": LADDER_ABOVE_24K},
+}
 
 
 class ResidualUnit(nn.Module):
@@ -71,6 +107,11 @@ class ResidualUnit(nn.Module):
         return x + self.block(x)
 
 
+def residual_stack(channels: int, units: int) -> list[nn.Module]:
+    """`units` residual units with dilations 1, 3, 9, …: each one triples the reach at that frame rate."""
+    return [ResidualUnit(channels, 3**i) for i in range(units)]
+
+
 class AudioEncoder(nn.Module):
     """Waveform N×1×T (T a multiple of the hop) -> latent N×D×T/hop."""
 
@@ -79,7 +120,7 @@ class AudioEncoder(nn.Module):
         c = cfg.channels
         layers: list[nn.Module] = [nn.Conv1d(1, c, 7, padding=3)]
         for s in cfg.strides:
-            layers += [ResidualUnit(c, 1), ResidualUnit(c, 3), nn.ELU(),
+            layers += [*residual_stack(c, cfg.residual_units), nn.ELU(),
                        nn.Conv1d(c, 2 * c, 2 * s, stride=s, padding=(s + 1) // 2)]
             c *= 2
         layers += [nn.ELU(), nn.Conv1d(c, cfg.latent, 3, padding=1)]
@@ -94,13 +135,13 @@ class AudioDecoder(nn.Module):
 
     def __init__(self, cfg: AudioConfig):
         super().__init__()
-        c = cfg.channels * 2 ** len(cfg.strides)
+        c = cfg.decoder_width * 2 ** len(cfg.strides)
         layers: list[nn.Module] = [nn.Conv1d(cfg.latent, c, 7, padding=3)]
         for s in reversed(cfg.strides):
             layers += [nn.ELU(), nn.ConvTranspose1d(c, c // 2, 2 * s, stride=s, padding=(s + 1) // 2,
                                                     output_padding=s % 2)]
             c //= 2
-            layers += [ResidualUnit(c, 1), ResidualUnit(c, 3)]
+            layers += residual_stack(c, cfg.decoder_units)
         layers += [nn.ELU(), nn.Conv1d(c, 1, 7, padding=3)]
         self.net = nn.Sequential(*layers)
 
@@ -117,40 +158,160 @@ def mel_basis(n_fft: int, n_mels: int, sample_rate: int) -> torch.Tensor:
     return torch.from_numpy(mel_filterbank(sample_rate, n_fft, n_mels)).float()
 
 
-def multi_resolution_mel_loss(x_hat: torch.Tensor, x: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
+LOG_FLOOR = 1e-5  # magnitude floor of every log spectrum: ~-100 dB re full scale (magnitudes / sum(window))
+STFT_RESOLUTIONS = (512, 1024, 2048)  # n_fft of the multi-resolution STFT terms (hop n_fft/4, Hann)
+# spectral convergence: the reference norm is floored at a spectrogram whose every bin is -60 dB re full scale,
+# so a near-silent segment (the case that diverged) gives an absolute, not a relative, error
+SC_FLOOR = 1e-3
+
+
+def magnitudes(x: torch.Tensor, n_fft: int) -> torch.Tensor:
+    """|STFT| of N×T audio scaled by 1/sum(window) (a full-scale sine peaks near 0.5), N×(n_fft/2+1)×frames."""
+    win = torch.hann_window(n_fft, device=x.device)
+    return torch.stft(x, n_fft, n_fft // 4, window=win, return_complex=True).abs() / win.sum()
+
+
+def band_weights(centres_hz: torch.Tensor, band_hz: torch.Tensor | None, above: float) -> torch.Tensor | None:
+    """N×bins weights: 1 up to each sample's bandwidth, `above` over it (None = no band limit known).
+
+    A 16 kHz source has nothing above 8 kHz; without weights the loss would teach that 8–12 kHz is empty.
+    """
+    if band_hz is None:
+        return None
+    return torch.where(centres_hz[None, :] <= band_hz[:, None], 1.0, above)
+
+
+def weighted_mean(err: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """Per-sample mean of N×bins×frames errors, bins weighted (N,); the weights' mean normalises it."""
+    if weights is None:
+        return err.mean(dim=(1, 2))
+    return (err.mean(dim=2) * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1e-6)
+
+
+@lru_cache(maxsize=32)
+def mel_centres(n_fft: int, n_mels: int, sample_rate: int) -> torch.Tensor:
+    """Centre frequency (Hz) of each mel band, the filter-weighted mean of its bins."""
+    fb = mel_basis(n_fft, n_mels, sample_rate)
+    freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    return (fb @ freqs) / fb.sum(dim=1).clamp_min(1e-9)
+
+
+def multi_resolution_mel_loss(x_hat: torch.Tensor, x: torch.Tensor, sample_rate: int = SAMPLE_RATE,
+                              band_hz: torch.Tensor | None = None, above_band: float = 0.0) -> torch.Tensor:
     """Per-sample L1 between log10 mel magnitude spectrograms, averaged over MEL_RESOLUTIONS (N,).
 
     Log-mel with a floor (as in DAC) rather than spectral convergence: a per-sample SC term divides
     by the target's energy and blew up training on near-silent segments (loss ×100 in 600 steps).
-    Magnitudes are scaled by 1/sum(window) so the 1e-5 floor is ~-100 dB re full scale.
+    Magnitudes are scaled by 1/sum(window) so the 1e-5 floor is ~-100 dB re full scale. With
+    `band_hz` (N,), mel bands above a sample's bandwidth count `above_band` times.
     """
     total: torch.Tensor | None = None
     a, b = x_hat.squeeze(1), x.squeeze(1)
     for n_fft, n_mels in MEL_RESOLUTIONS:
-        win = torch.hann_window(n_fft, device=x.device)
         fb = mel_basis(n_fft, n_mels, sample_rate).to(x.device)
-        sa = torch.stft(a, n_fft, n_fft // 4, window=win, return_complex=True).abs() / win.sum()
-        sb = torch.stft(b, n_fft, n_fft // 4, window=win, return_complex=True).abs() / win.sum()
-        ma = torch.log10((fb @ sa).clamp_min(1e-5))
-        mb = torch.log10((fb @ sb).clamp_min(1e-5))
-        term = (ma - mb).abs().mean(dim=(1, 2))
+        ma = torch.log10((fb @ magnitudes(a, n_fft)).clamp_min(LOG_FLOOR))
+        mb = torch.log10((fb @ magnitudes(b, n_fft)).clamp_min(LOG_FLOOR))
+        weights = band_weights(mel_centres(n_fft, n_mels, sample_rate).to(x.device), band_hz, above_band)
+        term = weighted_mean((ma - mb).abs(), weights)
         total = term if total is None else total + term
     assert total is not None
     return total / len(MEL_RESOLUTIONS)
 
 
-class AudioCodecModel(GainedLatentModel):
-    """Encoder, decoder, factorized density and per-level gains; rate in kbps, distortion log-mel + L1."""
+def multi_resolution_stft_loss(x_hat: torch.Tensor, x: torch.Tensor, sample_rate: int = SAMPLE_RATE,
+                               band_hz: torch.Tensor | None = None,
+                               above_band: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log-magnitude L1, spectral convergence) per sample (N,), each averaged over STFT_RESOLUTIONS.
 
-    def __init__(self, cfg: AudioConfig):
+    Log magnitude: L1 of log10 |STFT| floored at LOG_FLOOR (linear-frequency detail the mel bands
+    pool away). Spectral convergence ‖|Ŝ| − |S|‖ / max(‖|S|‖, SC_FLOOR·√bins): relative error of the loud
+    bins, bounded on near-silent segments. Band weights as in the mel loss (SC: the bins over the
+    band are scaled by √above_band inside both norms).
+    """
+    a, b = x_hat.squeeze(1), x.squeeze(1)
+    log_total = torch.zeros(x.shape[0], device=x.device)
+    sc_total = torch.zeros(x.shape[0], device=x.device)
+    for n_fft in STFT_RESOLUTIONS:
+        sa, sb = magnitudes(a, n_fft), magnitudes(b, n_fft)
+        freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, device=x.device)
+        weights = band_weights(freqs, band_hz, above_band)
+        log_err = (torch.log10(sa.clamp_min(LOG_FLOOR)) - torch.log10(sb.clamp_min(LOG_FLOOR))).abs()
+        log_total = log_total + weighted_mean(log_err, weights)
+        diff, ref = sa - sb, sb
+        if weights is not None:
+            root = weights.sqrt()[:, :, None]
+            diff, ref = diff * root, ref * root
+        floor = SC_FLOOR * float(sb.shape[1] * sb.shape[2]) ** 0.5
+        sc_total = sc_total + diff.pow(2).sum(dim=(1, 2)).sqrt() / ref.pow(2).sum(dim=(1, 2)).sqrt().clamp_min(floor)
+    return log_total / len(STFT_RESOLUTIONS), sc_total / len(STFT_RESOLUTIONS)
+
+
+@dataclass
+class AudioLoss:
+    """Weights of the distortion terms (training options, not part of the architecture or the checkpoint config).
+
+    D = mel·log-mel L1 + waveform·L1 + stft·log-|STFT| L1 + sc·spectral convergence
+        + feature·feature matching + adversarial·LSGAN generator loss;
+    loss = D + kbps / (10 λ). The defaults are audio-edge's loss. `above_band` weights the spectral
+    bins over a clip's detected bandwidth (1 = no band-limit awareness).
+    """
+
+    mel: float = 1.0
+    waveform: float = 10.0
+    stft: float = 0.0
+    sc: float = 0.0
+    adversarial: float = 0.0
+    feature: float = 0.0
+    above_band: float = 1.0
+
+    @property
+    def uses_discriminator(self) -> bool:
+        return self.adversarial > 0 or self.feature > 0
+
+
+class AudioCodecModel(GainedLatentModel):
+    """Encoder, decoder, factorized density and per-level gains; rate in kbps, distortion per `AudioLoss`.
+
+    With adversarial or feature-matching weights a multi-scale STFT discriminator joins the model
+    (`attach_discriminator`): it is trained by the same optimizer step (its loss reaches only its own
+    parameters, the generator's adversarial loss only the codec's), is saved in training checkpoints
+    and is dropped on export (only encoder and decoder are exported).
+    """
+
+    def __init__(self, cfg: AudioConfig, loss: AudioLoss | None = None):
         super().__init__()
         self.config = cfg
         self.encoder = AudioEncoder(cfg)
         self.decoder = AudioDecoder(cfg)
         self.density = FactorizedDensity(cfg.latent)
         self.init_rate_ladder(cfg.lambdas, cfg.latent)
+        self.loss_weights = loss or AudioLoss()
+        self.discriminator: MultiScaleSTFTDiscriminator | None = None
 
-    def forward(self, x: torch.Tensor, level: torch.Tensor) -> dict[str, torch.Tensor]:
+    def attach_discriminator(self, channels: int = 16) -> None:
+        """Add the MS-STFT discriminator (after the codec's parameters: the codec's optimizer indices stay)."""
+        self.discriminator = MultiScaleSTFTDiscriminator(channels)
+
+    def parameter_groups(self) -> list[dict]:
+        """One group, plus the discriminator's own group when it is attached (a new group count restarts Adam)."""
+        if self.discriminator is None:
+            return super().parameter_groups()
+        disc = {id(p) for p in self.discriminator.parameters()}
+        return [{"params": [p for p in self.parameters() if id(p) not in disc]},
+                {"params": list(self.discriminator.parameters()), "lr_scale": 1.0}]
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
+        """A checkpoint without discriminator weights loads into a model with one (fine-tune start) and
+        discriminator weights are ignored by a model without one (export, evaluation)."""
+        state = dict(state_dict)
+        if self.discriminator is None:
+            state = {k: v for k, v in state.items() if not k.startswith("discriminator.")}
+        elif not any(k.startswith("discriminator.") for k in state):
+            state.update({f"discriminator.{k}": v for k, v in self.discriminator.state_dict().items()})
+        return super().load_state_dict(state, strict=strict, assign=assign)
+
+    def forward(self, x: torch.Tensor, level: torch.Tensor, band_hz: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Codec pass and the enabled distortion terms per sample; `band_hz` (N,) is each sample's bandwidth."""
         with self.autocast(x):
             y = self.encoder(x)
         y = y.float()
@@ -162,14 +323,29 @@ class AudioCodecModel(GainedLatentModel):
             x_hat = self.decoder(rounded / gain)
         x_hat = x_hat.float()
         seconds = x.shape[-1] / self.config.sample_rate
-        return {"x_hat": x_hat, "kbps": bits / seconds / 1000,
-                "mel": multi_resolution_mel_loss(x_hat, x, self.config.sample_rate), "l1": (x_hat - x).abs().mean(dim=(1, 2))}
+        w = self.loss_weights
+        band = band_hz if w.above_band < 1.0 else None
+        out = {"x_hat": x_hat, "kbps": bits / seconds / 1000,
+               "mel": multi_resolution_mel_loss(x_hat, x, self.config.sample_rate, band, w.above_band),
+               "l1": (x_hat - x).abs().mean(dim=(1, 2))}
+        if w.stft > 0 or w.sc > 0:
+            out["stft"], out["sc"] = multi_resolution_stft_loss(x_hat, x, self.config.sample_rate, band, w.above_band)
+        if self.discriminator is not None and self.training and w.uses_discriminator:
+            out.update(self.discriminator.losses(x_hat, x))
+        return out
 
     def loss(self, out: dict[str, torch.Tensor], level: torch.Tensor) -> torch.Tensor:
         # D + R/(10 λ): the optimum of λ·D + R/10, with every level's distortion gradient on the
         # shared transforms at the same scale (λ spans 240×: high levels would otherwise dominate)
-        distortion = out["mel"] + 10.0 * out["l1"]
-        return (distortion + out["kbps"] / (10.0 * self.lambdas[level])).mean()
+        w = self.loss_weights
+        distortion = w.mel * out["mel"] + w.waveform * out["l1"]
+        if "stft" in out:
+            distortion = distortion + w.stft * out["stft"] + w.sc * out["sc"]
+        total = (distortion + out["kbps"] / (10.0 * self.lambdas[level])).mean()
+        if "adv_g" in out:
+            # the discriminator's own loss touches only its parameters (see audio_discriminator)
+            total = total + w.adversarial * out["adv_g"] + w.feature * out["feature"] + out["disc"]
+        return total
 
 
 def pad_to_hop(x: torch.Tensor, hop: int) -> torch.Tensor:

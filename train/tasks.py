@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Sequence
 from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 
-from aecodec.metrics import si_sdr
 
-from .audio_model import AudioCodecModel, AudioConfig, pad_to_hop
+from .audio_model import AUDIO_PROFILES, AudioCodecModel, AudioConfig, AudioLoss
 from .checkpoint_io import AnyConfig, AnyModel, ImageConfig, build_model, config_from_dict
 from .factorized import PROFILES, ModelConfig
 from .hyperprior import HyperpriorConfig
@@ -38,12 +38,12 @@ class Task(Protocol):
     @property
     def sampler(self) -> Sampler: ...
     @property
-    def val_items(self) -> list[torch.Tensor]: ...
+    def val_items(self) -> Sequence[object]: ...
     @property
     def warm_started(self) -> list[str]: ...
 
     def build_model(self) -> AnyModel: ...
-    def batch(self, n: int) -> torch.Tensor: ...
+    def batch(self, n: int) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
     def metrics(self, out: dict[str, torch.Tensor]) -> dict[str, float]: ...
     def validate(self, model: AnyModel, device: torch.device) -> dict: ...
     def score(self, val: dict) -> float: ...
@@ -153,10 +153,14 @@ class ImageTask:
 
 
 class AudioTask:
+    """Audio: one or several training folders (--data, weighted by --data-weights), validation on --val or on
+    files held out of the training folders (--val-fraction), reported per kind (speech / music / env)."""
+
     modality = "audio"
 
     def __init__(self, args: argparse.Namespace, resume_config: dict | None, rank: int):
-        from .audio_data import SegmentSampler, list_audio, load_mono
+        from .audio_data import (SegmentSampler, describe_sources, holdout, list_audio, load_clips,
+                                 validation_excerpt)
 
         if args.init and not resume_config:
             raise SystemExit("--init (warm start) applies to image models only")
@@ -166,54 +170,119 @@ class AudioTask:
             assert isinstance(config, AudioConfig)
             self.config = config
         else:
-            base = AudioConfig()
-            self.config = AudioConfig(channels=args.channels or base.channels, latent=args.latent or base.latent)
+            self.config = new_audio_config(args)
+        self.loss = audio_loss(args)
+        self.disc_channels = int(getattr(args, "disc_channels", 16) or 16)
         self.warm_started: list[str] = []
-        self.sampler = SegmentSampler(args.data, args.segment_seconds, self.config.sample_rate,
-                                      seed=args.seed * 1000 + rank, multiple=self.config.hop)
-        self.val_items = ([torch.from_numpy(load_mono(p, self.config.sample_rate)) for p in list_audio(args.val)]
-                          if args.val else [])
+        folders = [args.data] if isinstance(args.data, str) else list(args.data)
+        weights = getattr(args, "data_weights", None)
+        if weights is not None and len(weights) != len(folders):
+            raise SystemExit(f"--data-weights: {len(weights)} weights for {len(folders)} --data folders")
+        fraction = float(getattr(args, "val_fraction", 0.0) or 0.0)
+        if fraction and args.val:
+            raise SystemExit("--val and --val-fraction exclude each other: validate on a folder or on held-out files")
+        rate = self.config.sample_rate
+        sources, held = [], []
+        for i, folder in enumerate(folders):
+            train_files, val_files = holdout(list_audio(folder), fraction)
+            sources.append(load_clips(train_files, rate, i))
+            held.append(load_clips(val_files, rate, i))
+        self.source_summary = describe_sources(folders, sources, held, rate)
+        self.sampler = SegmentSampler(sources, args.segment_seconds, rate, seed=args.seed * 1000 + rank,
+                                      multiple=self.config.hop, weights=weights)
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in sorted(self.sampler.shares().items()))
+        self.source_summary += f"\nexpected share of batch rows: {shares}"
+        seconds = float(getattr(args, "val_seconds", 0.0) or 0.0)
+        val_clips = [c for h in held for c in h]
+        if args.val:
+            val_clips = load_clips(list_audio(args.val), rate, -1)
+        self.val_items = [validation_excerpt(c, seconds, rate) if seconds else c for c in val_clips]
 
     def build_model(self) -> AnyModel:
-        return build_model(self.config)
+        model = build_model(self.config)
+        assert isinstance(model, AudioCodecModel)
+        model.loss_weights = self.loss
+        if self.loss.uses_discriminator:
+            model.attach_discriminator(self.disc_channels)
+        return model
 
-    def batch(self, n: int) -> torch.Tensor:
-        return self.sampler.batch(n)
+    def batch(self, n: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Segments and, as a keyword of the model's forward, each segment's bandwidth (for the band weights)."""
+        x, band = self.sampler.draw(n)
+        return x, {"band_hz": band}
 
     def metrics(self, out: dict[str, torch.Tensor]) -> dict[str, float]:
-        return {"kbps": out["kbps"].mean().item(), "mel": out["mel"].mean().item()}
+        m = {"kbps": out["kbps"].mean().item(), "mel": out["mel"].mean().item()}
+        for key in ("stft", "sc"):
+            if key in out:
+                m[key] = out[key].mean().item()
+        for key in ("adv_g", "feature", "disc"):
+            if key in out:
+                m[key] = float(out[key].item())
+        return m
 
     @torch.no_grad()
     def validate(self, model: AnyModel, device: torch.device) -> dict:
-        """Real rate (rounded latents, model likelihood), SI-SDR and log-mel distance per validated level."""
+        """Every rate point: real rate (rounded latents, model likelihood), SI-SDR and the benchmark's mel
+        distance (`aecodec.metrics.mel_distance`), the mean over all clips ("kbps", "si_sdr", "mel") and per
+        kind ("by_kind"). The encoder runs once per clip, the decoder once per clip and rate point."""
+        from .audio_eval import evaluate_clips
+
         assert isinstance(model, AudioCodecModel)
         model.eval()
-        out = {}
-        for level in validated_levels(len(self.config.lambdas)):
-            kbps, sdr, mel = [], [], []
-            for clip in self.val_items:
-                x = clip.to(device)[None, None]
-                n = x.shape[-1]
-                res = model(pad_to_hop(x, self.config.hop), torch.tensor([level], device=device))
-                padded = res["x_hat"].shape[-1]
-                kbps.append(res["kbps"].item() * padded / n)
-                sdr.append(si_sdr(res["x_hat"][0, 0, :n].clamp(-1, 1).cpu().numpy(), x[0, 0].cpu().numpy()))
-                mel.append(res["mel"].item())
-            out[f"L{level}"] = {"kbps": sum(kbps) / len(kbps), "si_sdr": sum(sdr) / len(sdr),
-                                "mel": sum(mel) / len(mel)}
+        out = evaluate_clips(model, self.val_items, device)
         model.train()
         return out
 
     def score(self, val: dict) -> float:
-        """Mean of the training loss's D + R/(10 λ) over the validated levels (lower is better)."""
-        total = 0.0
+        """Mean over rate points of mel + kbps/(10 λ), each kind weighing the same (lower is better)."""
+        total, n = 0.0, 0
         for key, v in val.items():
-            total += v["mel"] + v["kbps"] / (10.0 * self.config.lambdas[int(key[1:])])
-        return total / len(val)
+            if not key.startswith("L"):
+                continue
+            lam = self.config.lambdas[int(key[1:])]
+            for kv in v.get("by_kind", {"all": v}).values():
+                total += kv["mel"] + kv["kbps"] / (10.0 * lam)
+                n += 1
+        return total / max(n, 1)
 
     def describe(self, val: dict) -> str:
-        return " ".join(f"{k}: {v['kbps']:.2f} kbps SI-SDR {v['si_sdr']:.2f} dB mel {v['mel']:.3f}"
-                        for k, v in val.items())
+        parts = []
+        for k, v in val.items():
+            if not k.startswith("L"):
+                continue
+            kinds = " ".join(f"{kind} {kv['si_sdr']:.2f} dB/{kv['mel']:.3f}" for kind, kv in v.get("by_kind", {}).items())
+            parts.append(f"{k}: {v['kbps']:.2f} kbps SI-SDR {v['si_sdr']:.2f} dB mel {v['mel']:.3f}"
+                         + (f" ({kinds})" if kinds else ""))
+        return " | ".join(parts)
+
+
+def new_audio_config(args: argparse.Namespace) -> AudioConfig:
+    """A new run's architecture: the --audio-profile preset, then explicit width / depth / ladder flags."""
+    preset = dict(AUDIO_PROFILES[getattr(args, "audio_profile", None) or "edge"])
+    for flag, key in (("channels", "channels"), ("latent", "latent"), ("decoder_channels", "decoder_channels"),
+                      ("residual_units", "residual_units"), ("decoder_residual_units", "decoder_residual_units")):
+        value = getattr(args, flag, None)
+        if value:
+            preset[key] = value
+    lambdas = getattr(args, "lambdas", None)
+    if lambdas:
+        preset["lambdas"] = tuple(lambdas)
+    if "lambdas" in preset:
+        preset["lambdas"] = tuple(float(v) for v in preset["lambdas"])
+    return AudioConfig(**preset)
+
+
+def audio_loss(args: argparse.Namespace) -> AudioLoss:
+    """The loss weights from the --loss-* flags (defaults: audio-edge's mel + 10·waveform L1)."""
+    base = AudioLoss()
+    values = {}
+    for key in ("mel", "waveform", "stft", "sc", "adversarial", "feature"):
+        value = getattr(args, f"loss_{key}", None)
+        values[key] = getattr(base, key) if value is None else float(value)
+    above = getattr(args, "above_band_weight", None)
+    values["above_band"] = base.above_band if above is None else float(above)
+    return AudioLoss(**values)
 
 
 TASKS: dict[str, type[ImageTask] | type[AudioTask]] = {"image": ImageTask, "audio": AudioTask}

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from .audio_model import AUDIO_PROFILES
 from .factorized import PROFILES
 from .tasks import TASKS, Task
 
@@ -29,7 +30,8 @@ from .tasks import TASKS, Task
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m aecodec.train", description=__doc__.splitlines()[0])
     p.add_argument("--modality", choices=sorted(TASKS), default="image")
-    p.add_argument("--data", required=True, help="folder of training images (png/jpg/webp) or audio (wav/flac/ogg)")
+    p.add_argument("--data", required=True, nargs="+",
+                   help="folder of training images (png/jpg/webp) or audio (wav/flac/ogg); audio: several folders mix")
     p.add_argument("--val", help="folder of held-out validation images / audio clips")
     p.add_argument("--out", required=True, help="run directory (checkpoints, log); resumed if it has last.pt")
     p.add_argument("--profile", default="edge", choices=sorted(PROFILES))
@@ -54,6 +56,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hyperprior: train only the entropy model on the rate of the (warm-started) fixed transforms")
     p.add_argument("--val-bd-rate", action="store_true",
                    help="images: validate every rate point and log BD-rate vs WebP (slower; the model card's curve)")
+    audio = p.add_argument_group("audio", "architecture of a new audio run, data mix and loss (docs/training.md, Audio)")
+    audio.add_argument("--audio-profile", choices=sorted(AUDIO_PROFILES), default="edge",
+                       help="new audio run: preset width / latent / rate ladder (edge = audio-edge's)")
+    audio.add_argument("--decoder-channels", type=int, help="audio decoder width at its output end (default --channels)")
+    audio.add_argument("--residual-units", type=int, help="audio encoder residual units per stride (2; dilations 1, 3, 9)")
+    audio.add_argument("--decoder-residual-units", type=int, help="audio decoder residual units per stride")
+    audio.add_argument("--lambdas", type=float, nargs="+", help="audio rate points λ of a new run (ascending)")
+    audio.add_argument("--data-weights", type=float, nargs="+",
+                       help="audio: sampling weight of each --data folder (default: in proportion to its duration)")
+    audio.add_argument("--val-fraction", type=float, default=0.0,
+                       help="audio: validate on this fraction of each folder's files per kind, held out of training "
+                            "(whole speakers / pieces, chosen by a hash of the name)")
+    audio.add_argument("--val-seconds", type=float, default=0.0,
+                       help="audio: validate on the middle N seconds of each validation clip (0 = whole clips)")
+    audio.add_argument("--loss-mel", type=float, help="audio loss weight: multi-resolution log-mel L1 (1)")
+    audio.add_argument("--loss-waveform", type=float, help="audio loss weight: waveform L1 (10)")
+    audio.add_argument("--loss-stft", type=float, help="audio loss weight: multi-resolution log-|STFT| L1 (0)")
+    audio.add_argument("--loss-sc", type=float, help="audio loss weight: multi-resolution spectral convergence (0)")
+    audio.add_argument("--loss-adversarial", type=float,
+                       help="audio loss weight: MS-STFT discriminator, LSGAN (0; DAC's ratio to mel: 1/15)")
+    audio.add_argument("--loss-feature", type=float, help="audio loss weight: discriminator feature matching (0; DAC: 2/15)")
+    audio.add_argument("--disc-channels", type=int, default=16, help="audio discriminator width (EnCodec: 32)")
+    audio.add_argument("--above-band-weight", type=float,
+                       help="audio: weight of spectral bins above a clip's detected bandwidth (1 = no band "
+                            "awareness, the default; 0 = 16 kHz speech does not teach that 8-12 kHz is empty)")
     p.add_argument("--ckpt-minutes", type=float, default=5.0)
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--max-minutes", type=float, default=0, help="stop (with a checkpoint) after this wall time; 0 = none")
@@ -104,6 +131,10 @@ def any_rank(flag: bool, distributed: bool, device: torch.device) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if len(args.data) == 1:
+        args.data = args.data[0]  # one folder: recorded as before (a string)
+    elif args.modality != "audio":
+        raise SystemExit("--data: several folders are for audio runs only")
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank = int(os.environ.get("RANK", "0"))
     if args.device == "auto":
@@ -187,6 +218,11 @@ def main(argv: list[str] | None = None) -> int:
         if task.warm_started:
             log(f"warm start from {args.init}: {len(task.warm_started)} tensors "
                 f"({', '.join(sorted({k.split('.')[0] for k in task.warm_started}))})")
+    summary = getattr(task, "source_summary", "")  # audio: clips, minutes per kind, hold-out, batch shares
+    if summary:
+        log("data:\n" + summary)
+    if distributed and getattr(model, "discriminator", None) is not None:
+        raise SystemExit("the adversarial fine-tune runs in one process (its discriminator step is not DDP-safe)")
     train_model = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
     val_items = task.val_items
 
@@ -234,9 +270,11 @@ def main(argv: list[str] | None = None) -> int:
         lr = lr_at(step, args) * min(1.0, (step - fresh_from + 1) / args.warmup) if fresh_from else lr_at(step, args)
         for group in optimizer.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)
-        x = task.batch(args.batch).to(device, non_blocking=True)
+        batch = task.batch(args.batch)
+        x, extra = batch if isinstance(batch, tuple) else (batch, {})  # extra: keyword inputs of the model
+        x = x.to(device, non_blocking=True)
         level = torch.randint(0, k, (args.batch,), generator=level_gen).to(device)
-        out = train_model(x, level)
+        out = train_model(x, level, **{key: v.to(device) for key, v in extra.items()})
         loss = model.loss(out, level)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
