@@ -65,27 +65,52 @@ def require_ray():
 
 
 class _Models:
-    """The bundles one worker uses, each loaded once with `threads` ONNX Runtime threads per session."""
+    """The bundles one worker uses, each loaded once with `threads` ONNX Runtime threads per session and the job's
+    `precision` (None: this node's $AECODEC_PRECISION, else auto).
 
-    def __init__(self, model: str | None, threads: int, providers: str | None):
+    A default bundle that lacks the precision (audio-edge has no int8) fails the files that need it, one by one
+    with the single-process CLI's error, not the actor: the other modality's files are still coded."""
+
+    def __init__(self, model: str | None, threads: int, providers: str | None, precision: str | None = None):
         from .models import DEFAULT_AUDIO_MODEL, load_bundle
 
-        self.threads, self.providers = threads, providers
+        self.threads, self.providers, self.precision = threads, providers, precision
         self._by_folder: dict[str, Any] = {}
+        self._refused: dict[str, AecError] = {}
         if model is not None:
-            self.user = self._own(load_bundle(model).folder)
-            self.image = self.audio = self.user
+            self.user = self._own(load_bundle(model, precision="auto").folder)
+            self._image_folder = self._audio_folder = self.user.folder
         else:  # the defaults, whatever they are now: follow `load_bundle()`
             self.user = None
-            self.image = self._own(load_bundle().folder)
-            self.audio = self._own(load_bundle(default=DEFAULT_AUDIO_MODEL).folder)
+            self._image_folder = load_bundle(precision="auto").folder
+            self._audio_folder = load_bundle(default=DEFAULT_AUDIO_MODEL, precision="auto").folder
+            for folder in (self._image_folder, self._audio_folder):
+                try:
+                    self._own(folder)
+                except AecError:  # kept in _refused: raised for each file that needs it
+                    pass
+
+    @property
+    def image(self):
+        return self._own(self._image_folder)
+
+    @property
+    def audio(self):
+        return self._own(self._audio_folder)
 
     def _own(self, folder: Path):
         from .models import ModelBundle
 
         key = str(Path(folder).resolve())
+        if key in self._refused:
+            raise AecError(str(self._refused[key]))
         if key not in self._by_folder:
-            self._by_folder[key] = ModelBundle(folder, providers=self.providers, threads=self.threads)
+            try:
+                self._by_folder[key] = ModelBundle(folder, providers=self.providers, threads=self.threads,
+                                                   precision=self.precision)
+            except AecError as e:
+                self._refused[key] = e
+                raise
         return self._by_folder[key]
 
     def for_file(self, model_id: str):
@@ -111,11 +136,12 @@ class _FileWorker:
     CLI's line for the file), out (the output actually used), facts and notices (JSON), seconds, worker."""
 
     def __init__(self, *, model: str | None = None, existing: str = "skip", threads: int = 1,
-                 providers: str | None = None, max_pixels: int | None = None, max_seconds: float | None = None):
+                 providers: str | None = None, precision: str | None = None, max_pixels: int | None = None,
+                 max_seconds: float | None = None):
         if existing not in EXISTING:
             raise ValueError(f"existing must be one of {EXISTING}, got {existing!r}")
         self.existing, self.max_pixels, self.max_seconds = existing, max_pixels, max_seconds
-        self.models = _Models(model, threads, providers)
+        self.models = _Models(model, threads, providers, precision)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def __call__(self, batch: dict) -> dict:
@@ -179,6 +205,14 @@ class _FileWorker:
     def summary(self, label: str, out_label: str, facts: dict) -> str:
         raise NotImplementedError
 
+    @staticmethod
+    def default_bundles(files: list[str]) -> list[Path]:
+        """The shipped bundle folders these files may need when no model is named (checked before a job; the default
+        image model first, as most files are images)."""
+        from .models import DEFAULT_IMAGE_MODEL, shipped_bundles
+
+        return sorted(shipped_bundles(), key=lambda folder: folder.name != DEFAULT_IMAGE_MODEL)
+
 
 class CompressFiles(_FileWorker):
     """Compress each row's image or audio file `src` into `out` (.aec), as `aecodec compress` does."""
@@ -219,6 +253,16 @@ class CompressFiles(_FileWorker):
 
     def summary(self, label: str, out_label: str, facts: dict) -> str:
         return compress_summary(label, out_label, facts)
+
+    @staticmethod
+    def default_bundles(files: list[str]) -> list[Path]:
+        """The default image bundle for image files, the default audio bundle for audio files (by suffix)."""
+        from .api import is_audio_path
+        from .models import DEFAULT_AUDIO_MODEL, DEFAULT_IMAGE_MODEL, MODELS_DIR
+
+        audio = {is_audio_path(f) for f in files}
+        return [MODELS_DIR / name for name, wanted in ((DEFAULT_IMAGE_MODEL, False), (DEFAULT_AUDIO_MODEL, True))
+                if wanted in audio]
 
 
 class DecompressFiles(_FileWorker):
@@ -444,7 +488,9 @@ def _run_files(worker: type[_FileWorker], files: list[str], output_dir: str | Pa
                progress: Callable[[dict], None] | None) -> list[dict]:
     if worker_kwargs.get("existing") not in EXISTING:
         raise ValueError(f"existing must be one of {EXISTING}, got {worker_kwargs.get('existing')!r}")
-    check_model(worker_kwargs.get("model"))
+    worker_kwargs = {**worker_kwargs, "precision": job_precision(worker_kwargs.get("precision"))}
+    check_model(worker_kwargs.get("model"), worker_kwargs["precision"], worker_kwargs.get("providers"),
+                worker.default_bundles(files))
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     rows = plan_outputs(files, output_dir, suffix)
     results: dict[int, dict] = {}
@@ -457,12 +503,44 @@ def _run_files(worker: type[_FileWorker], files: list[str], output_dir: str | Pa
     return [_public(rows[i], results[i]) for i in range(len(rows))]
 
 
-def check_model(model: str | None) -> None:
-    """A model named by the user is checked here, before any worker starts (an error names the shipped ones)."""
-    if model is not None:
-        from .models import load_bundle
+def job_precision(precision: str | None) -> str | None:
+    """The precision the workers load their bundles at: the argument, else the one this process was given
+    (`use_precision`, $AECODEC_PRECISION), which workers on other nodes would not see; None when nothing was asked
+    for (each worker: its own $AECODEC_PRECISION, else auto). An unknown name is a one-line error here."""
+    from .models import requested_precision
 
-        load_bundle(model)
+    chosen = requested_precision(precision)
+    return None if precision is None and chosen == "auto" else chosen
+
+
+def check_model(model: str | None, precision: str | None = None, providers: str | None = None,
+                defaults: Iterable[Path] = ()) -> None:
+    """A model named by the user, and a precision, are checked here before any worker starts: the single-process
+    CLI's one-line error (it names the shipped models, or the variants the bundle has) instead of actors that
+    cannot start or one failure per file.
+
+    The precision is checked against this machine's backend, as --backend is; it is refused when the named model,
+    or every bundle of `defaults` (those the files may need), lacks it. Where only some defaults lack it, their
+    files fail one by one, as in the plain folder mode. A backend this machine lacks is left to the workers."""
+    from .models import Manifest, choose_variant, load_bundle, select_providers
+    from .models.runtime import backend_of
+
+    folders = [load_bundle(model, precision="auto").folder] if model is not None else list(defaults)
+    if precision in (None, "auto") or not folders:
+        return
+    try:
+        backend = backend_of(select_providers(providers))
+    except AecError:
+        return
+    errors: list[AecError] = []
+    for folder in folders:
+        manifest = Manifest.from_dict(json.loads((Path(folder) / "manifest.json").read_text()), str(folder))
+        try:
+            choose_variant(manifest, Path(folder), precision, backend)
+            return
+        except AecError as e:
+            errors.append(e)
+    raise errors[0]
 
 
 def _public(row: dict, res: dict) -> dict:
@@ -476,7 +554,7 @@ def compress_files(inputs: Iterable[str | Path], output_dir: str | Path, *, qual
                    first_frame: bool = False, existing: str = "skip", max_pixels: int | None = None,
                    max_seconds: float | None = None, address: str | None = None, workers: int | None = None,
                    threads: int = 1, files_per_task: int | None = None, max_task_retries: int = 2,
-                   num_gpus: float | None = None, providers: str | None = None,
+                   num_gpus: float | None = None, providers: str | None = None, precision: str | None = None,
                    progress: Callable[[dict], None] | None = None) -> list[dict]:
     """Compress image / audio files and folders (searched recursively) into output_dir/STEM.aec on a Ray cluster.
 
@@ -484,9 +562,11 @@ def compress_files(inputs: Iterable[str | Path], output_dir: str | Path, *, qual
     summary, facts (what `api.compress_to` returned), notices, seconds, worker. `progress(result)` is called as
     each file finishes. Uses the Ray connection of this process if there is one, else `ray.init(address)`.
     `workers` actors (default: the cluster's CPUs / threads), each reserving `threads` CPUs and running ONNX
-    Runtime on as many threads."""
+    Runtime on as many threads. `providers` and `precision` (default: this process's `use_precision` or
+    $AECODEC_PRECISION) apply on every worker; a precision the bundles lack is refused before the job starts."""
     kwargs = dict(quality=quality, bitrate=bitrate, lossless=lossless, first_frame=first_frame, model=model,
-                  existing=existing, max_pixels=max_pixels, max_seconds=max_seconds, providers=providers)
+                  existing=existing, max_pixels=max_pixels, max_seconds=max_seconds, providers=providers,
+                  precision=precision)
     return _run_files(CompressFiles, _expand(inputs, _compress_suffixes()), output_dir, ".aec", kwargs,
                       address=address, workers=workers, threads=threads, files_per_task=files_per_task,
                       max_task_retries=max_task_retries, num_gpus=num_gpus, progress=progress)
@@ -496,13 +576,13 @@ def decompress_files(inputs: Iterable[str | Path], output_dir: str | Path, *, fm
                      model: str | None = None, existing: str = "skip", max_pixels: int | None = None,
                      max_seconds: float | None = None, address: str | None = None, workers: int | None = None,
                      threads: int = 1, files_per_task: int | None = None, max_task_retries: int = 2,
-                     num_gpus: float | None = None, providers: str | None = None,
+                     num_gpus: float | None = None, providers: str | None = None, precision: str | None = None,
                      progress: Callable[[dict], None] | None = None) -> list[dict]:
     """Decompress .aec files and folders into output_dir/STEM.<fmt> (audio: STEM.wav) on a Ray cluster; the
     results and options as for `compress_files`."""
     suffix = "." + fmt.lower().replace("jpeg", "jpg")
     kwargs = dict(fmt=fmt, model=model, existing=existing, max_pixels=max_pixels, max_seconds=max_seconds,
-                  providers=providers)
+                  providers=providers, precision=precision)
     return _run_files(DecompressFiles, _expand(inputs, {".aec"}), output_dir, suffix, kwargs, address=address,
                       workers=workers, threads=threads, files_per_task=files_per_task,
                       max_task_retries=max_task_retries, num_gpus=num_gpus, progress=progress)
@@ -532,18 +612,20 @@ def run_cli(args, out_suffix: str, wanted: Callable[[Path], bool]) -> int:
     if "-" in args.input:
         raise CliError("--ray codes files: '-' (stdin) cannot be used")
     require_ray()
-    check_model(args.model)
     args.batch = True
     files = [str(f) for f in collect_inputs(args.input, wanted)]
-    out_dir = batch_output_dir(args.output)
+    # --backend and --precision, on every node (the workers do not see this process's environment)
     common = dict(model=args.model, existing="overwrite" if args.force else "skip", max_pixels=args.max_pixels,
-                  max_seconds=args.max_seconds, providers=getattr(args, "backend", None))  # --backend, on every node
+                  max_seconds=args.max_seconds, providers=getattr(args, "backend", None),
+                  precision=job_precision(getattr(args, "precision", None)))
     if args.command == "compress":
         worker: type[_FileWorker] = CompressFiles
         kwargs = dict(common, quality=args.quality, bitrate=args.bitrate, lossless=bool(getattr(args, "lossless", 0)),
                       first_frame=bool(getattr(args, "first_frame", False)))
     else:
         worker, kwargs = DecompressFiles, dict(common, fmt=args.format)
+    check_model(args.model, kwargs["precision"], kwargs["providers"], worker.default_bundles(files))
+    out_dir = batch_output_dir(args.output)
     rows = plan_outputs(files, out_dir, out_suffix)
     if not rows:  # nothing to code: no cluster to start
         print("aecodec: 0 done, 0 failed", file=sys.stderr)

@@ -2,8 +2,9 @@
 
 The encoder and decoder are separate graphs with dynamic batch and spatial / time axes; padding,
 cropping, gains outside the graph and everything integer (rounding, entropy coding, the integer
-h_s) stay in the run time. Image decoders are exported in the sub-pixel form of their transposed
-convolutions (subpixel.py), which ONNX Runtime runs several times faster.
+h_s) stay in the run time. Image and audio decoders are exported in the sub-pixel form of their transposed
+convolutions (subpixel.py), which ONNX Runtime runs several times faster (audio: from issue 18; bundles
+exported before it hold ConvTranspose1d, which computes the same).
 
 | family            | encoder.onnx                                   | decoder.onnx                 |
 |-------------------|------------------------------------------------|------------------------------|
@@ -22,11 +23,14 @@ from aecodec.train.audio_model import AudioCodecModel
 from aecodec.train.checkpoint_io import AnyModel
 from aecodec.train.hyperprior import HyperpriorCodecModel
 
-from .subpixel import subpixel_synthesis
+from .subpixel import subpixel_audio_decoder, subpixel_synthesis
 
 OPSET = 17
 IMAGE_AXES = {0: "batch", 2: "height", 3: "width"}
 AUDIO_AXES = {0: "batch", 2: "length"}
+# audio decoder.onnx in the sub-pixel form (Conv1d + 1-D pixel shuffle); False writes the ConvTranspose1d form
+# of the bundles exported before issue 18 (kept for speed comparisons and the byte-reproduction test)
+AUDIO_SUBPIXEL = True
 
 
 class HyperpriorEncoder(nn.Module):
@@ -59,7 +63,8 @@ def export_graphs(model: AnyModel, folder: Path) -> None:
         cfg = model.config
         export_graph(model.encoder, (torch.zeros(1, 1, cfg.hop * 4),), folder / "encoder.onnx",
                      {"audio": AUDIO_AXES}, {"latent": AUDIO_AXES})
-        export_graph(model.decoder, (torch.zeros(1, cfg.latent, 4),), folder / "decoder.onnx",
+        decoder = subpixel_audio_decoder(model.decoder) if AUDIO_SUBPIXEL else model.decoder
+        export_graph(decoder, (torch.zeros(1, cfg.latent, 4),), folder / "decoder.onnx",
                      {"latent": AUDIO_AXES}, {"audio": AUDIO_AXES})
         return
     m = model.config.latent

@@ -119,6 +119,75 @@ def test_worker_class_in_process(tmp_path):
     assert back["status"] == "done" and Image.open(tmp_path / "p.webp").size == (56, 40)
 
 
+def lossy_aec(folder: Path, name: str = "p", size: tuple[int, int] = (48, 64)) -> Path:
+    """A lossy image .aec of the default model (its decoder has an int8 variant), coded by the single-process CLI."""
+    folder.mkdir(exist_ok=True)
+    Image.fromarray(natural_image(*size)).save(folder / f"{name}.png")
+    assert cli(["-q", "compress", str(folder / f"{name}.png"), "-o", str(folder / f"{name}.aec"), "-q", "50"]) == 0
+    return folder / f"{name}.aec"
+
+
+def test_precision_reaches_the_worker_class(tmp_path, monkeypatch, capsys):
+    """precision= of the actors: their bundles load that variant (int8 pixels = those of `decompress --precision
+    int8`, not fp32's); a default bundle without it fails only its files, with the single-process CLI's error."""
+    monkeypatch.setenv("AECODEC_PRECISION", "auto")  # restored after the CLI sets it
+    aec = lossy_aec(tmp_path / "in")
+    assert cli(["-q", "decompress", str(aec), "-o", str(tmp_path / "ref8.png"), "--precision", "int8"]) == 0
+    assert cli(["-q", "decompress", str(aec), "-o", str(tmp_path / "ref32.png"), "--precision", "fp32"]) == 0
+    ref8, ref32 = (tmp_path / "ref8.png").read_bytes(), (tmp_path / "ref32.png").read_bytes()
+    assert ref8 != ref32
+
+    monkeypatch.setenv("AECODEC_PRECISION", "fp32")  # the worker's own environment must not win over precision=
+    worker = ad.DecompressFiles(precision="int8")
+    assert worker.one(str(aec), str(tmp_path / "w8.png"))["status"] == "done"
+    assert worker.models.for_file(worker.models.image.model_id).precision == "int8"
+    assert (tmp_path / "w8.png").read_bytes() == ref8
+
+    sf = pytest.importorskip("soundfile")
+    sf.write(tmp_path / "in" / "t.wav", np.zeros(4000, np.float32), 16000)
+    assert cli(["-q", "compress", str(tmp_path / "in"), "-o", str(tmp_path / "local"), "--precision", "int8"]) == 1
+    local_err = capsys.readouterr().err
+    compressor = ad.CompressFiles(precision="int8")  # audio-edge has no int8 variant: the actor still starts
+    assert compressor.models.image.precision == "int8"
+    res = compressor.one(str(tmp_path / "in" / "p.png"), str(tmp_path / "p.aec"))
+    assert res["status"] == "done" and (tmp_path / "p.aec").read_bytes() == (tmp_path / "local" / "p.aec").read_bytes()
+    res = compressor.one(str(tmp_path / "in" / "t.wav"), str(tmp_path / "t.aec"), "in/t.wav")
+    assert res["status"] == "failed" and "audio-edge has no int8 variant" in res["error"]
+    assert f"aecodec: error: {tmp_path / 'in' / 't.wav'}: {res['error']}\n" in local_err
+
+
+def test_a_precision_the_bundles_lack_is_refused_before_the_job(tmp_path, monkeypatch, capsys):
+    """fp16 (not shipped): the one-line error of the single-process CLI, before Ray is started or -o is made; from
+    the API's precision=, this process's use_precision, and --ray --precision."""
+    from aecodec.errors import AecError
+    from aecodec.models import use_precision
+
+    monkeypatch.setenv("AECODEC_PRECISION", "auto")
+    src = tmp_path / "a.png"
+    Image.fromarray(natural_image(32, 48)).save(src)
+    assert cli(["compress", str(src), "-o", str(tmp_path / "a.aec"), "--precision", "fp16"]) == 1
+    local = capsys.readouterr().err
+    assert local.startswith("aecodec: error: model image-hyperprior has no fp16 variant") and local.count("\n") == 1
+    monkeypatch.setenv("AECODEC_PRECISION", "auto")
+    out = tmp_path / "out"
+    with pytest.raises(AecError) as e:
+        ad.compress_files([src], out, precision="fp16")
+    assert f"aecodec: error: {e.value}\n" == local
+    with use_precision("fp16"), pytest.raises(AecError, match="no fp16 variant"):
+        ad.compress_files([src], out)
+    with pytest.raises(AecError, match="no fp16 variant"):
+        ad.decompress_files([lossy_aec(tmp_path / "enc")], out, precision="fp16")
+    assert not out.exists()
+
+    pytest.importorskip("ray.data")
+    assert cli(["compress", str(src), "-o", str(out), "--ray", "--precision", "fp16"]) == 1
+    assert capsys.readouterr().err == local
+    assert not out.exists()
+    import ray
+
+    assert not ray.is_initialized()
+
+
 # ---- on a local Ray cluster -----------------------------------------------------------------------------------------
 
 
@@ -179,3 +248,22 @@ def test_ray_batch_same_bytes_failures_killed_worker_and_rerun(tmp_path, ray_clu
     dec = ad.decompress_files([out], tmp_path / "dec")
     assert {r["status"] for r in dec} == {"done"}
     assert snapshot(tmp_path / "dec") == ref_dec
+
+
+def test_ray_precision_reaches_every_worker(tmp_path, ray_cluster, capsys, monkeypatch):
+    """--precision / precision= on the actors (started before this process was given a precision, so they see only
+    what the job passes): int8 decodes to the pixels of `decompress --precision int8`, not fp32's."""
+    monkeypatch.setenv("AECODEC_PRECISION", "auto")
+    enc = tmp_path / "enc"
+    for i, size in enumerate([(48, 64), (64, 40), (56, 56)]):
+        lossy_aec(enc, f"p{i}", size)
+        (enc / f"p{i}.png").unlink()
+    assert cli(["-q", "decompress", str(enc), "-o", str(tmp_path / "ref8"), "--precision", "int8"]) == 0
+    assert cli(["-q", "decompress", str(enc), "-o", str(tmp_path / "ref32"), "--precision", "fp32"]) == 0
+    ref8, ref32 = snapshot(tmp_path / "ref8"), snapshot(tmp_path / "ref32")
+    assert all(ref8[n] != ref32[n] for n in ref8)
+    monkeypatch.setenv("AECODEC_PRECISION", "fp32")  # this process's choice; precision= wins
+    results = ad.decompress_files([enc], tmp_path / "api8", precision="int8")
+    assert {r["status"] for r in results} == {"done"} and snapshot(tmp_path / "api8") == ref8
+    assert cli(["-q", "decompress", str(enc), "-o", str(tmp_path / "cli8"), "--ray", "--precision", "int8"]) == 0
+    assert snapshot(tmp_path / "cli8") == ref8
