@@ -134,18 +134,87 @@ float32 noise between two correct implementations; decoding never depends on the
 {notes}"""
 
 
-AUDIO_DATA_SOURCES = """\
-Training audio: `../shared/data/audio/train/` (44 clips, about 9 min, 24 kHz mono FLAC: 15 speech,
-24 music and 5 environmental), cut from pinned commits of public repositories (librosa/data, MTG/sms-tools,
+AUDIO_TRAIN_SOURCES = """\
+`../shared/data/audio/train/` (44 clips, about 9 min, 24 kHz mono FLAC: 15 speech, 24 music and 5
+environmental), cut from pinned commits of public repositories (librosa/data, MTG/sms-tools,
 Real-Time-Voice-Cloning, coqui-ai/TTS, speechbrain, wenet, mirdata, pyroomacoustics). Terms as the
 sources state them: LibriSpeech / VCTK / TinySOL / vocadito / 4-way tabla / sms-tools CC BY 4.0,
 Free Music Archive pieces by Kevin MacLeod and Karissa Hobbs CC BY 3.0, AISHELL-1 Apache-2.0,
 LJSpeech, Musopen Brahms and NPS humpback recordings public domain, Common Voice CC0, Google Speech
-Commands noise CC BY 4.0; per-file table in `shared/data/SOURCES.md`. No other audio was used (the
-optional Wesnoth music was not).
-Validation: `../shared/data/audio/test/` (16 clips, 2 min), as the issue prescribes; it is also the
-benchmark set, so the exported checkpoint is the last one, not the best-on-validation one.
-"""
+Commands noise CC BY 4.0; per-file table in `shared/data/SOURCES.md`."""
+
+AUDIO_EXTRA_SOURCES = """\
+`../shared/data/audio/train-extra/` (100 clips, 37.2 min: 98 speakers of read English speech from 16 kHz
+sources, so empty above 8 kHz, and two short music montages): speechocean762 (96 speakers; README "free for
+commercial and non-commercial purposes", Apache-2.0 on the authors' Hugging Face copy, CC BY 4.0 on OpenSLR),
+LibriSpeech speakers 1088 and 2412 via lhotse fixtures (CC BY 4.0), sms-tools / freesound notes (CC BY 4.0),
+mirdata test snippets (GuitarSet MIT, EGFxSet / Dagstuhl ChoirSet / Four-Way Tabla CC BY 4.0, Mridangam
+Stroke CC BY 3.0); per-file table in `shared/data/SOURCES.md`."""
+
+AUDIO_TEST_NOTE = """\
+`../shared/data/audio/test/` (16 clips, 2 min) is the benchmark set."""
+
+
+def audio_folder_text(folder: str) -> str:
+    """Source and licence of one training folder: the shared sets by name, a prepared folder by its SOURCES.json."""
+    import json
+    from pathlib import Path
+
+    name = folder.rstrip("/")
+    if name.endswith("shared/data/audio/train"):
+        return AUDIO_TRAIN_SOURCES
+    if name.endswith("shared/data/audio/train-extra"):
+        return AUDIO_EXTRA_SOURCES
+    sources = Path(folder) / "SOURCES.json"
+    if sources.is_file():
+        info = json.loads(sources.read_text())
+        return (f"`{folder}` ({len(info.get('files', []))} files, {info.get('minutes', 0):.1f} min, prepared by "
+                f"`python -m aecodec.train.prepare_audio`, not committed): {info.get('origin')}; licence "
+                f"{info.get('licence')}.")
+    return f"`{folder}`: sources and licences not recorded (see the notes below)."
+
+
+def audio_data_section(args: dict) -> str:
+    """Every training folder with its source, licence and sampling weight, and how validation was chosen."""
+    data = args.get("data") or []
+    folders = [data] if isinstance(data, str) else list(data)
+    weights = args.get("data_weights")
+    lines = []
+    for i, folder in enumerate(folders):
+        weight = f" Sampling weight {weights[i]:g}." if weights else ""
+        lines.append(f"- {audio_folder_text(folder)}{weight}")
+    if args.get("val"):
+        val = f"the folder `{args['val']}`"
+        if str(args["val"]).rstrip("/").endswith("audio/test"):
+            val += " (the benchmark set, as the first audio issue prescribed: the last checkpoint is shipped, not the best)"
+    elif args.get("val_fraction"):
+        val = (f"{args['val_fraction']:.0%} of each training folder's files per kind (speech / music / environmental), "
+               "whole speakers or pieces chosen by a hash of the name and held out of training"
+               + (f", middle {args['val_seconds']:g} s of each" if args.get("val_seconds") else ""))
+    else:
+        val = "none"
+    band = args.get("above_band_weight")
+    band_text = ("" if band is None or band >= 1 else
+                 f" Spectral loss bins above a clip's detected bandwidth (16 kHz sources: 8 kHz) weigh {band:g}, "
+                 "so band-limited speech does not teach that 8–12 kHz is empty.")
+    on_test = str(args.get("val") or "").rstrip("/").endswith("audio/test")
+    test_text = "" if on_test else f" {AUDIO_TEST_NOTE} It was not used for training or model selection."
+    return ("Training audio (24 kHz mono; no other audio was used; never committed):\n" + "\n".join(lines)
+            + f"\n\nValidation: {val}.{test_text}{band_text}\n")
+
+
+def audio_loss_text(args: dict) -> str:
+    """D of the run's loss from its --loss-* weights (absent = audio-edge's mel + 10·waveform L1)."""
+    terms = [("mel", 1.0, "multi-resolution log-mel L1"), ("waveform", 10.0, "waveform L1"),
+             ("stft", 0.0, "multi-resolution log-|STFT| L1"), ("sc", 0.0, "spectral convergence"),
+             ("adversarial", 0.0, "MS-STFT discriminator (LSGAN)"), ("feature", 0.0, "feature matching")]
+    parts = []
+    for key, default, text in terms:
+        value = args.get(f"loss_{key}")
+        weight = default if value is None else float(value)
+        if weight:
+            parts.append(text if weight == 1 else f"{weight:g}·{text}")
+    return " + ".join(parts)
 
 
 def render_audio(manifest: dict, train_command: str, hardware: str, notes: str = "") -> str:
@@ -156,21 +225,27 @@ def render_audio(manifest: dict, train_command: str, hardware: str, notes: str =
     val = t.get("last_validation") or {}
     val_rows = "\n".join(
         f"| {k} (λ = {cfg['lambdas'][int(k[1:])]}) | {v['kbps']:.2f} | {v['si_sdr']:.2f} | {v['mel']:.3f} |"
+        + " ".join(f" {kind} {kv['si_sdr']:.2f} / {kv['mel']:.3f};" for kind, kv in v.get("by_kind", {}).items()).rstrip(";")
+        + " |"
         for k, v in (val.get("val") or {}).items()
     )
     p = manifest["parity"]
+    decoder_width = cfg.get("decoder_channels") or cfg["channels"]
+    units = cfg.get("residual_units", 2)
+    dilations = ", ".join(str(3**i) for i in range(units))
+    init = f", warm start from `{a['init']}`" if a.get("init") else ""
     return f"""# Model card: `{manifest['name']}` (audio, {manifest.get('profile', 'edge')} profile)
 
 Model id `{manifest['model_id']}` (content hash of encoder.onnx, decoder.onnx, tables.npz).
 
 ## What it is
 A SEANet-style 1-D convolutional waveform autoencoder: encoder = 7-tap conv, then per stride
-({', '.join(str(s) for s in cfg['strides'])}) two dilated residual units (dilation 1, 3; ELU) and a strided conv doubling the
+({', '.join(str(s) for s in cfg['strides'])}) {units} dilated residual units (dilation {dilations}; ELU) and a strided conv doubling the
 width from {cfg['channels']} channels; a 3-tap conv to {cfg['latent']} latent channels at {manifest['frame_rate']:g} frames/s
-({cfg['sample_rate']} Hz / hop {manifest['hop']}). The decoder mirrors it with transposed convs. No recurrent
-layers. Scalar quantisation with a per-channel gain vector per rate point ({len(cfg['lambdas'])} points, λ =
-{', '.join(str(x) for x in cfg['lambdas'])}; loss D + kbps/(10 λ) with D = multi-resolution log-mel L1 + 10·waveform L1),
-a learned per-channel factorized density, integer tables for {manifest['qualities']} qualities
+({cfg['sample_rate']} Hz / hop {manifest['hop']}). The decoder mirrors it with transposed convs ({decoder_width} channels at
+its output end, doubling towards the latent). No recurrent layers. Scalar quantisation with a per-channel
+gain vector per rate point ({len(cfg['lambdas'])} points, λ = {', '.join(f'{x:g}' for x in cfg['lambdas'])}; loss D + kbps/(10 λ) with
+D = {audio_loss_text(a)}), a learned per-channel factorized density, integer tables for {manifest['qualities']} qualities
 ({manifest['precision_bits']}-bit), range coding. Quality 1 sits at ladder position {manifest.get('low_quality_position', 0):g} and quality 100 at
 {manifest.get('high_quality_position', len(cfg['lambdas']) - 1):g} (0 = the lowest trained rate point, {len(cfg['lambdas']) - 1} = the highest; outside that range the gains are
 extrapolated log-linearly, i.e. quantisation the model was not trained for).
@@ -184,16 +259,16 @@ extrapolated log-linearly, i.e. quantisation the model was not trained for).
 - Command: `{train_command}`
 - Steps: {number(t.get('steps'))} (batch {a.get('batch')}, {a.get('segment_seconds')}-s random segments, random gain −12…+3 dB,
   Adam, lr {a.get('lr')} with {a.get('warmup')}-step warm-up and cosine decay over the last
-  {round((1 - a.get('decay_from', 0.7)) * 100)} % of steps, bfloat16 autocast of the transforms: {a.get('bf16')}, seed {a.get('seed')}).
+  {round((1 - a.get('decay_from', 0.7)) * 100)} % of steps, bfloat16 autocast of the transforms: {bool(a.get('bf16'))}, seed {a.get('seed')}{init}).
 - Wall time: {t.get('wall_hours', 0):.2f} h (includes pauses while tests ran).
 - Hardware: {hardware}
 
-{data_section(a, "shared/data/audio/train", AUDIO_DATA_SOURCES)}
-## Validation (`audio/test`, real rate from rounded latents and the model's likelihoods)
+{audio_data_section(a)}
+## Validation (real rate from rounded latents and the model's likelihoods; SI-SDR dB / mel distance per kind)
 Step {val.get('step', '?')}:
 
-| rate point | kbps | SI-SDR dB | log-mel L1 |
-|---|---|---|---|
+| rate point | kbps | SI-SDR dB | mel distance | per kind |
+|---|---|---|---|---|
 {val_rows}
 
 ## Export checks

@@ -310,6 +310,71 @@ class AudioCodecModel(GainedLatentModel):
             state.update({f"discriminator.{k}": v for k, v in self.discriminator.state_dict().items()})
         return super().load_state_dict(state, strict=strict, assign=assign)
 
+    @torch.no_grad()
+    def warm_start(self, state: dict[str, torch.Tensor], lambdas: tuple[float, ...]) -> list[str]:
+        """Start from a trained audio checkpoint of the same strides and depth, as wide or narrower (Net2Net-style).
+
+        Every tensor of the old model is copied into the leading slice of the new one; the weights from a
+        new input channel to an old output channel are zeroed, so the grown model computes exactly the old
+        waveform at first and the new channels start learning from there. New latent channels take the
+        median gains of the old ones; the gains of a rate point not in the old ladder (`lambdas`, the old
+        λs) are inter- or extrapolated log-linearly in log λ. Returns the names of the tensors taken.
+        """
+        own = self.state_dict()
+        taken: list[str] = []
+        first_decoder, last_encoder = self.decoder.net[0], self.encoder.net[-1]
+        for name, module in self.named_modules():
+            if not isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)) or f"{name}.weight" not in state:
+                continue
+            old_w, new_w = state[f"{name}.weight"], module.weight
+            if old_w.shape[2:] != new_w.shape[2:] or any(o > n for o, n in zip(old_w.shape, new_w.shape)):
+                raise ValueError(f"{name}: cannot grow {tuple(old_w.shape)} into {tuple(new_w.shape)}")
+            # Conv1d weights are out×in×k, ConvTranspose1d in×out×k
+            out_dim, in_dim = (1, 0) if isinstance(module, nn.ConvTranspose1d) else (0, 1)
+            old_out, old_in = old_w.shape[out_dim], old_w.shape[in_dim]
+            grown = new_w.clone()
+            index: list[slice] = [slice(None)] * 3
+            index[out_dim], index[in_dim] = slice(0, old_out), slice(old_in, None)
+            if module is not first_decoder:
+                # new inputs do not reach old outputs; the decoder's new latent inputs are zero (below), so
+                # their weights stay random and the encoder's new rows receive gradients from the start
+                grown[tuple(index)] = 0.0
+            if module is last_encoder:
+                grown[old_out:] = 0.0  # new latent channels start at exactly 0: no bits, no change to the decoder
+            grown[tuple(slice(0, d) for d in old_w.shape)] = old_w
+            module.weight.copy_(grown)
+            taken.append(f"{name}.weight")
+            if module.bias is not None and f"{name}.bias" in state:
+                if module is last_encoder:
+                    module.bias[old_out:] = 0.0
+                module.bias[: state[f"{name}.bias"].shape[0]] = state[f"{name}.bias"]
+                taken.append(f"{name}.bias")
+        old_channels = int(state["density.biases.0"].shape[0]) if "density.biases.0" in state else 0
+        peaked = self._most_peaked_channel(state, lambdas) if 0 < old_channels < self.config.latent else 0
+        for name, value in own.items():
+            if name.startswith("density.") and name in state:
+                old = state[name]
+                if old.shape[1:] != value.shape[1:] or old.shape[0] > value.shape[0]:
+                    raise ValueError(f"{name}: cannot grow {tuple(old.shape)} into {tuple(value.shape)}")
+                value[: old.shape[0]] = old
+                # new (all-zero) latent channels get the density of the old channel that codes 0 cheapest
+                value[old.shape[0]:] = old[peaked]
+                taken.append(name)
+        if "log_gains" in state:
+            self.log_gains.copy_(grow_log_gains(state["log_gains"], lambdas, tuple(self.lambdas.tolist()),
+                                                self.log_gains.shape[1]))
+            taken.append("log_gains")
+        return taken
+
+    @staticmethod
+    def _most_peaked_channel(state: dict[str, torch.Tensor], lambdas: tuple[float, ...]) -> int:
+        """Index of the old channel whose density gives the zero bin (at its lowest rate point's gain) the most mass."""
+        channels = int(state["density.biases.0"].shape[0])
+        density = FactorizedDensity(channels)
+        density.load_state_dict({k[len("density."):]: v for k, v in state.items() if k.startswith("density.")})
+        half = (0.5 / torch.exp(state["log_gains"][0])).view(channels, 1, 1)
+        return int(density.bin_probability(-half, half).view(-1).argmax())
+
     def forward(self, x: torch.Tensor, level: torch.Tensor, band_hz: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Codec pass and the enabled distortion terms per sample; `band_hz` (N,) is each sample's bandwidth."""
         with self.autocast(x):
@@ -346,6 +411,23 @@ class AudioCodecModel(GainedLatentModel):
             # the discriminator's own loss touches only its parameters (see audio_discriminator)
             total = total + w.adversarial * out["adv_g"] + w.feature * out["feature"] + out["disc"]
         return total
+
+
+def grow_log_gains(old: torch.Tensor, old_lambdas: tuple[float, ...], new_lambdas: tuple[float, ...],
+                   channels: int) -> torch.Tensor:
+    """K_old×C_old log gains -> K_new×channels: rows by log-linear inter/extrapolation in log λ, new
+    channels at the median of the old ones per rate point."""
+    log_old = torch.log(torch.tensor(old_lambdas, dtype=torch.float64))
+    rows = []
+    for lam in new_lambdas:
+        x = math.log(lam)
+        hi = int(torch.searchsorted(log_old, torch.tensor(x, dtype=torch.float64)).clamp(1, len(old_lambdas) - 1))
+        lo = hi - 1
+        t = (x - float(log_old[lo])) / float(log_old[hi] - log_old[lo]) if len(old_lambdas) > 1 else 0.0
+        rows.append(old[lo] + (old[hi] - old[lo]) * t)
+    grown = torch.stack(rows).float()
+    extra = grown.median(dim=1, keepdim=True).values.expand(-1, channels - grown.shape[1])
+    return torch.cat([grown, extra], dim=1)
 
 
 def pad_to_hop(x: torch.Tensor, hop: int) -> torch.Tensor:

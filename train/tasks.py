@@ -162,8 +162,7 @@ class AudioTask:
         from .audio_data import (SegmentSampler, describe_sources, holdout, list_audio, load_clips,
                                  validation_excerpt)
 
-        if args.init and not resume_config:
-            raise SystemExit("--init (warm start) applies to image models only")
+        self.init_from = None if resume_config else args.init
         self.config: AudioConfig
         if resume_config:
             config = config_from_dict(resume_config, "audio")
@@ -202,6 +201,17 @@ class AudioTask:
         model = build_model(self.config)
         assert isinstance(model, AudioCodecModel)
         model.loss_weights = self.loss
+        if self.init_from:
+            state = torch.load(self.init_from, map_location="cpu", weights_only=False)
+            old = config_from_dict(state["config"], "audio")
+            assert isinstance(old, AudioConfig)
+            if (old.strides, old.residual_units, old.decoder_units) != (
+                    self.config.strides, self.config.residual_units, self.config.decoder_units):
+                raise SystemExit(f"--init {self.init_from}: strides and depth must match the new run's")
+            try:
+                self.warm_started = model.warm_start(state.get("model", state), old.lambdas)
+            except ValueError as exc:
+                raise SystemExit(f"--init {self.init_from}: {exc}") from None
         if self.loss.uses_discriminator:
             model.attach_discriminator(self.disc_channels)
         return model
