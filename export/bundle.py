@@ -58,7 +58,10 @@ def training_summary(ckpt: dict) -> dict:
     return {"steps": ckpt.get("step"), "wall_hours": round(ckpt.get("wall_seconds", 0.0) / 3600, 3),
             "last_validation": history[-1] if history else None, "args": ckpt.get("args"),
             "validation_curve": [{"step": h["step"], "bd_rate_vs_webp": round(h["val"]["bd_rate_vs_webp"], 2)}
-                                 for h in history if "bd_rate_vs_webp" in h.get("val", {})]}
+                                 for h in history if "bd_rate_vs_webp" in h.get("val", {})]
+            + [{"step": h["step"], **{k: {m: round(v[m], 3) for m in ("kbps", "si_sdr", "mel")}
+                                      for k, v in h["val"].items() if k.startswith("L") and "si_sdr" in v}}
+               for h in history if ckpt.get("modality") == "audio" and "val" in h]}
 
 
 def build_manifest(model: AnyModel, ckpt: dict, tables: dict[str, np.ndarray], parity: dict, model_id: str,

@@ -217,6 +217,20 @@ def audio_loss_text(args: dict) -> str:
     return " + ".join(parts)
 
 
+def audio_curve_text(training: dict) -> str:
+    """The audio validation curve: kbps / SI-SDR / mel distance of every rate point at every validated step."""
+    curve = [c for c in training.get("validation_curve") or [] if any(k.startswith("L") for k in c)]
+    if not curve:
+        return ""
+    levels = sorted({k for c in curve for k in c if k.startswith("L")}, key=lambda k: int(k[1:]))
+    head = "| step | " + " | ".join(levels) + " |\n|---|" + "---|" * len(levels)
+    rows = "\n".join(f"| {c['step']} | " + " | ".join(
+        f"{c[k]['kbps']:.1f} / {c[k]['si_sdr']:.2f} / {c[k]['mel']:.3f}" if k in c else "" for k in levels) + " |"
+        for c in curve)
+    return ("\nValidation curve (each cell: kbps / SI-SDR dB / mel distance, mean over the validation clips):\n\n"
+            f"{head}\n{rows}\n")
+
+
 def render_audio(manifest: dict, train_command: str, hardware: str, notes: str = "") -> str:
     c = manifest["complexity"]
     t = manifest["training"]
@@ -270,7 +284,7 @@ Step {val.get('step', '?')}:
 | rate point | kbps | SI-SDR dB | mel distance | per kind |
 |---|---|---|---|---|
 {val_rows}
-
+{audio_curve_text(t)}
 ## Export checks
 ONNX Runtime (CPU) vs PyTorch: latent max |Δ| {p.get('latent_max_abs_diff', float('nan')):.1e}, waveform max |Δ|
 {p.get('wave_max_abs_diff', float('nan')):.1e}, rounded-latent flips {p.get('rounded_latent_flips')} of {p.get('latents_checked', 0):,} checked.

@@ -19,6 +19,7 @@ DEFAULT_AUDIO_MODEL = "audio-edge"
 # the user). Their files are refused with this name rather than an anonymous id.
 RETIRED_MODELS = {
     "39eea2f0bb68fe26a10302d17ffbea1f": "model image-hyperprior 39eea2f0bb68fe26a10302d17ffbea1f of aecodec 0.3.0",
+    "8d3e5111327a7a473ad572fe81bb4c4c": "model audio-edge 8d3e5111327a7a473ad572fe81bb4c4c of aecodec 0.2.0-0.3.0",
 }
 
 _registry_lock = threading.Lock()

@@ -81,9 +81,10 @@ def test_layers_outside_the_family_are_refused(kwargs):
         subpixel_conv1d_from_transposed(nn.ConvTranspose1d(4, 4, **kwargs))
 
 
-def test_exported_audio_decoder_has_no_conv_transpose_and_matches(tmp_path):
+def test_exported_audio_decoder_has_no_conv_transpose_and_matches(tmp_path, monkeypatch):
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
+    monkeypatch.setattr(graphs, "AUDIO_SUBPIXEL", True)
     torch.manual_seed(0)
     model = AudioCodecModel(AudioConfig(channels=4, latent=8)).eval()
     with torch.no_grad():
@@ -107,9 +108,8 @@ def test_exported_audio_decoder_has_no_conv_transpose_and_matches(tmp_path):
         assert np.abs(got - want).max() <= 1e-5 * max(1.0, float(np.abs(want).max()))
 
 
-def test_transposed_form_is_still_available(tmp_path, monkeypatch):
+def test_transposed_form_is_the_default(tmp_path):
     onnx = pytest.importorskip("onnx")
-    monkeypatch.setattr(graphs, "AUDIO_SUBPIXEL", False)
     graphs.export_graphs(AudioCodecModel(AudioConfig(channels=4, latent=8)), tmp_path)
     ops = {n.op_type for n in onnx.load(str(tmp_path / "decoder.onnx")).graph.node}
     assert "ConvTranspose" in ops and "Transpose" not in ops

@@ -215,8 +215,7 @@ def test_export_cli_writes_bundle_card_and_weights(tiny_run, tmp_path):
 def test_exporter_reproduces_the_bundles_of_the_exporter_it_replaced(tmp_path, monkeypatch):
     """Model ids written by the per-modality exporters before the restructure (export/bundle_export.py,
     export/audio_export.py) for these seeded tiny models: the unified exporter writes the same bytes
-    (audio: with the ConvTranspose1d decoder of the bundles before issue 18; the sub-pixel decoder that
-    the exporter now writes has its own pinned id)."""
+    (audio: the ConvTranspose1d decoder, the default; the optional sub-pixel decoder has its own pinned id)."""
     from aecodec.export import graphs
     from aecodec.train.audio_model import AudioCodecModel, AudioConfig
 
@@ -230,7 +229,7 @@ def test_exporter_reproduces_the_bundles_of_the_exporter_it_replaced(tmp_path, m
     assert export_bundle(tmp_path / "f.pt", tmp_path / "bf", low_quality_position=-1.0)["model_id"] \
         == "e8c945098dc8216713ca6b7180d56307"
     assert export_bundle(tmp_path / "a.pt", tmp_path / "ba", low_quality_position=-0.5,
-                         high_quality_position=5.5)["model_id"] == "06718da0b3b1a61308871e9ee9a0d8e2"
-    monkeypatch.setattr(graphs, "AUDIO_SUBPIXEL", False)
-    assert export_bundle(tmp_path / "a.pt", tmp_path / "ba-transposed", low_quality_position=-0.5,
                          high_quality_position=5.5)["model_id"] == "e32115d9f8dcf625b0af8ee8e23e0b4f"
+    monkeypatch.setattr(graphs, "AUDIO_SUBPIXEL", True)
+    assert export_bundle(tmp_path / "a.pt", tmp_path / "ba-subpixel", low_quality_position=-0.5,
+                         high_quality_position=5.5)["model_id"] == "06718da0b3b1a61308871e9ee9a0d8e2"
