@@ -60,9 +60,12 @@ def test_audio_training_runs_and_resumes(tmp_path):
     assert "kbps" in log and "SI-SDR" in log and "resumed" in log
     with pytest.raises(SystemExit):
         trainer.main([a if a != "audio" else "image" for a in args] + ["--steps", "4"])
-    with pytest.raises(SystemExit, match="image models only"):  # warm start is for image models
-        trainer.main([a if a != str(tmp_path / "run") else str(tmp_path / "new") for a in args]
-                     + ["--steps", "1", "--init", str(tmp_path / "run" / "last.pt")])
+    # a new audio run grown from this one (--init): wider decoder, the old weights taken
+    grown = [a if a != str(tmp_path / "run") else str(tmp_path / "grown") for a in args]
+    assert trainer.main(grown + ["--steps", "1", "--decoder-channels", "6", "--init", str(tmp_path / "run" / "last.pt")]) == 0
+    assert "warm start from" in (tmp_path / "grown" / "train.log").read_text()
+    with pytest.raises(SystemExit, match="cannot grow"):  # a narrower model cannot take the weights
+        trainer.main(_narrow(args, tmp_path))
 
 
 def test_audio_export_parity(tmp_path):
@@ -85,3 +88,10 @@ def test_audio_export_parity(tmp_path):
     enc = ort.InferenceSession(str(tmp_path / "bundle" / "encoder.onnx"), providers=["CPUExecutionProvider"])
     y = enc.run(None, {"audio": np.zeros((2, 1, 320 * 7), np.float32)})[0]
     assert y.shape == (2, 8, 7)  # dynamic batch and length
+
+
+def _narrow(args: list[str], tmp_path) -> list[str]:
+    """The run's arguments for a new run with half the channels, warm-started from the 4-channel run."""
+    out = [a if a != str(tmp_path / "run") else str(tmp_path / "narrow") for a in args]
+    out[out.index("--channels") + 1] = "2"
+    return out + ["--steps", "1", "--init", str(tmp_path / "run" / "last.pt")]
