@@ -166,36 +166,95 @@ def _pack(bundle: ModelBundle, encoded: Encoded, quality: int, corrected: bool =
     return container.pack(AecFile(header, found))
 
 
+def _level_bound(encoded: Encoded) -> int:
+    """The most bytes the level corrections can add to a file: section 8 with its framing (tag u8, length u32,
+    block u32, per channel a u32 length and the zlib stream of 3 bytes a block, at worst zlib's compressBound).
+    The latent and silence sections do not depend on them."""
+    raw = 3 * sections.level_blocks(encoded.num_samples, encoded.stats.block)
+    worst = raw + (raw >> 12) + (raw >> 14) + (raw >> 25) + 13
+    return 1 + 4 + 4 + len(encoded.latents) * (4 + worst)
+
+
+def _search_bitrate(bundle: ModelBundle, encoded: Encoded, bitrate: float) -> bytes:
+    """The highest quality whose corrected file stays at or under bitrate kbps (quality 1 if none does).
+
+    The latents do not depend on the quality, and a corrected file is its uncorrected one (latent and silence
+    sections: quantisation + entropy coding, cheap) plus the level section, which needs a decoder pass (the
+    cost). Sizes grow with the quality. So: binary-search the uncorrected sizes, make the corrected file at the
+    highest quality that fits even with the largest level section possible (one decoder pass; it fits), then,
+    from what its corrections really took, try a higher quality only where one could fit as well (rare)."""
+    seconds = encoded.num_samples / encoded.samplerate
+
+    def fits(size: int) -> bool:
+        return 8 * size / seconds / 1000 <= bitrate
+
+    plain: dict[int, int] = {}  # quality -> bytes of the file without the level section
+
+    def plain_size(quality: int) -> int:
+        if quality not in plain:
+            plain[quality] = len(_pack(bundle, encoded, quality, corrected=False))
+        return plain[quality]
+
+    def highest(lo: int, hi: int, extra: int, near_hi: bool = True) -> int | None:
+        """Highest quality in lo..hi whose uncorrected file plus extra bytes fits (None: not even lo's). Sizes
+        grow with the quality: a binary search, first galloping down from hi when the answer is likely near it."""
+        if lo > hi:
+            return None
+        good, bad = lo - 1, hi + 1  # fits / does not fit (lo - 1: none known to)
+        if near_hi:
+            step = 1
+            while bad > lo:
+                q = max(lo, bad - step)
+                if fits(plain_size(q) + extra):
+                    good = q
+                    break
+                bad, step = q, 2 * step
+        while bad - good > 1:
+            mid = (good + bad) // 2
+            if fits(plain_size(mid) + extra):
+                good = mid
+            else:
+                bad = mid
+        return good if good >= lo else None
+
+    top = highest(1, 100, 0, near_hi=False) or 1  # the corrected file of any higher quality is larger still
+    ok: tuple[int, bytes] | None = None  # highest quality known to fit and its file
+    above = top + 1  # lowest quality known not to fit
+    quality = highest(1, top, _level_bound(encoded)) or 1
+    while True:
+        out = _pack(bundle, encoded, quality)  # a decoder pass
+        level_bytes = len(out) - plain_size(quality)
+        if fits(len(out)):
+            ok = quality, out
+            # a higher quality's corrections take about as much (a few bytes either way): try one only where it
+            # would fit with them a byte and 1/64 smaller than these
+            nxt = highest(quality + 1, above - 1, level_bytes - 1 - level_bytes // 64)
+        else:
+            above = quality
+            nxt = highest(1, quality - 1, level_bytes) or 1
+            if ok is not None and nxt <= ok[0]:
+                nxt = None
+            elif nxt == quality:  # quality 1 and it does not fit
+                nxt = None
+        if nxt is None:
+            break
+        quality = nxt
+    best, out = ok if ok is not None else (quality, out)
+    if not fits(len(out)):
+        notify(f"{bitrate:g} kbps is below the lowest rate this model reaches for this audio: coded at quality 1 "
+               f"({8 * len(out) / seconds / 1000:.2f} kbps)")
+    elif best == 100 and bitrate > 1.05 * 8 * len(out) / seconds / 1000:
+        notify(f"{bitrate:g} kbps is above the highest rate this model reaches for this audio: coded at quality "
+               f"100 ({8 * len(out) / seconds / 1000:.2f} kbps)")
+    return out
+
+
 def _compress_stream(bundle: ModelBundle, blocks, num_samples: int, channels: int, samplerate: int,
                      quality: int, bitrate: float | None, progress=None) -> bytes:
     encoded = _encode_latents(bundle, blocks, num_samples, channels, samplerate, progress)
     if bitrate is None:
         return _pack(bundle, encoded, quality)
-    # the latents do not depend on the quality: search over quantisation + entropy coding only, then add the
-    # corrections (one decoder pass) and step down while they push the file over the target
-    seconds = num_samples / samplerate
-
-    def kbps(data: bytes) -> float:
-        return 8 * len(data) / seconds / 1000
-
-    lo, hi, best = 1, 100, 1
-    while lo <= hi:
-        mid = (lo + hi) // 2
-        if kbps(_pack(bundle, encoded, mid, corrected=False)) <= bitrate:
-            best, lo = mid, mid + 1
-        else:
-            hi = mid - 1
-    out = _pack(bundle, encoded, best)
-    while kbps(out) > bitrate and best > 1:
-        best -= 1
-        out = _pack(bundle, encoded, best)
-    if kbps(out) > bitrate:
-        notify(f"{bitrate:g} kbps is below the lowest rate this model reaches for this audio: coded at quality 1 "
-               f"({kbps(out):.2f} kbps)")
-    elif best == 100 and bitrate > 1.05 * kbps(out):
-        notify(f"{bitrate:g} kbps is above the highest rate this model reaches for this audio: coded at quality "
-               f"100 ({kbps(out):.2f} kbps)")
-    return out
+    return _search_bitrate(bundle, encoded, bitrate)
 
 
 def _check_audio_shape(num_samples: int, channels: int, samplerate, max_seconds: float | None) -> None:
@@ -225,7 +284,8 @@ def compress_audio(data: np.ndarray, samplerate: int, quality: int | None = None
 
     quality: 1..100 (default 50). bitrate (kbps, whole file): instead of quality, the highest quality
     whose file stays at or under it (the encoder network runs once; a binary search over quantisation +
-    entropy coding; the lowest quality if none fits, with a notice, as when it is above the highest).
+    entropy coding, then the decoder for the corrections, once in the usual case; the lowest quality if none
+    fits, with a notice, as when it is above the highest).
     """
     quality = _quality(quality, bitrate)
     arr = np.asarray(data)
