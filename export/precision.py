@@ -7,6 +7,14 @@ saturates with full 8-bit weights (measured here: -2 dB from one layer), so weig
 resolution; GDN layers let us rescale every channel exactly (the producing convolution's output
 channel, the GDN's β and γ, the consuming convolution's input channel), which equalizes the ranges
 before quantization. GDN itself (x², its 1×1 convolution, sqrt, divide) stays in float.
+
+Two INT8 targets (`Int8Options.target`):
+- "cpu": ONNX Runtime's CPU kernels: asymmetric uint8 activations, 7-bit per-channel int8 weights, Q/DQ also
+  on the convolutions' outputs (ORT fuses DQ → Conv → Q into QLinearConv), int32 biases.
+- "tensorrt": TensorRT's explicit quantization: symmetric signed int8 activations and symmetric per-channel
+  int8 weights (every zero point 0 and int8), full 8-bit weights (TensorRT accumulates in int32: no
+  saturation), float biases, Q/DQ only on the convolutions' inputs (their outputs feed GDN, which stays in
+  float), one dedicated Q/DQ pair per consumer. `trt_qdq_problems` checks a graph for all of it.
 """
 from __future__ import annotations
 
@@ -248,13 +256,17 @@ class FeedReader:
         self.it = iter(self.feeds)
 
 
+INT8_TARGETS = ("cpu", "tensorrt")
+
+
 @dataclass
 class Int8Options:
     """How a graph is quantized (recorded in the manifest)."""
 
+    target: str = "cpu"  # "cpu" (ONNX Runtime's CPU kernels) or "tensorrt" (symmetric int8; see the module doc)
     skip_latent_convs: bool = True  # convs reading / writing the latent: its resolution is the bitstream's
     min_channels: int = 16  # convs with fewer input or output channels stay float (no faster, least accurate)
-    reduce_range: bool = True  # 7-bit weights: no u8·s8 saturation on CPUs without VNNI
+    reduce_range: bool = True  # 7-bit weights: no u8·s8 saturation on CPUs without VNNI (target cpu only)
     equalize: bool = True
     calibrate_method: str = "Percentile"  # measured on Kodak: 99.99 % halves the decoder's cost against MinMax
     percentile: float = 99.99
@@ -274,6 +286,9 @@ def quantize_int8(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]], opts
     import onnxruntime
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
+    if opts.target not in INT8_TARGETS:
+        raise ValueError(f"unknown INT8 target {opts.target!r} (choose from {', '.join(INT8_TARGETS)})")
+    trt = opts.target == "tensorrt"
     weights = conv_weight_names(src)
     with tempfile.TemporaryDirectory() as tmp:
         folded = Path(tmp) / "folded.onnx"
@@ -282,6 +297,9 @@ def quantize_int8(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]], opts
         unique_initializers(model)
         convs = main_convs(model, weights)
         chosen = select_convs(convs, opts)
+        if not chosen:  # (ONNX Runtime would read an empty list as "every convolution")
+            raise ValueError(f"{src.name}: no convolution to quantize (--int8-convs names none of its weights "
+                             f"{', '.join(c.weight for c in convs)}, or the rule leaves none)")
         blocks = gdn_blocks(model) if opts.equalize else []
         if blocks:
             ranges = channel_ranges(model, sorted({t for b in blocks for t in (b.x, b.y)}), feeds)
@@ -289,21 +307,79 @@ def quantize_int8(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]], opts
         prepared = Path(tmp) / "prepared.onnx"
         onnx.save(model, str(prepared))
         method = getattr(CalibrationMethod, opts.calibrate_method)
-        extra = {"CalibPercentile": opts.percentile} if opts.calibrate_method == "Percentile" else {}
+        extra: dict = {"CalibPercentile": opts.percentile} if opts.calibrate_method == "Percentile" else {}
+        if trt:
+            extra.update({"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
+                          "DedicatedQDQPair": True, "OpTypesToExcludeOutputQuantization": ["Conv"]})
+        reduce_range = opts.reduce_range and not trt
         quantize_static(str(prepared), str(dst), FeedReader(feeds), quant_format=QuantFormat.QDQ,
-                        op_types_to_quantize=["Conv"], per_channel=True, reduce_range=opts.reduce_range,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        nodes_to_quantize=[c.node for c in chosen] or None, calibrate_method=method,
+                        op_types_to_quantize=["Conv"], per_channel=True, reduce_range=reduce_range,
+                        activation_type=QuantType.QInt8 if trt else QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        nodes_to_quantize=[c.node for c in chosen], calibrate_method=method,
                         extra_options=extra)
     stored_fp16 = store_weights_fp16(dst) if opts.float_weights_fp16 else []
+    if trt:
+        drop_unused_opsets(dst)  # constant folding imports ORT's own domains; TensorRT's parser needs none
+        problems = trt_qdq_problems(onnx.load(str(dst)))
+        if problems:
+            raise ValueError(f"{dst.name} is not a TensorRT explicit-INT8 graph: {'; '.join(problems[:3])}")
     return {"tool": "onnxruntime.quantization.quantize_static", "onnxruntime": onnxruntime.__version__,
-            "format": "QDQ", "activations": "uint8 per tensor", "weights": "int8 per channel"
-            + (" (7-bit range)" if opts.reduce_range else ""), "calibration_method": opts.calibrate_method
+            "target": opts.target, "format": "QDQ",
+            "activations": "int8 per tensor, symmetric (zero point 0)" if trt else "uint8 per tensor",
+            "weights": "int8 per channel" + (", symmetric (zero point 0)" if trt else "")
+            + (" (7-bit range)" if reduce_range else ""),
+            "bias": "float" if trt else "int32", "qdq_on_conv_outputs": not trt,
+            "calibration_method": opts.calibrate_method
             + (f" {opts.percentile}" if opts.calibrate_method == "Percentile" else ""),
             "quantized_convs": [c.weight for c in chosen],
             "float_convs": [c.weight for c in convs if c not in chosen],
             "gdn_equalized": len(blocks), "float_ops": "GDN (x², 1×1 conv, sqrt, div / mul), DepthToSpace, the float convs",
             "float_weights_stored_fp16": stored_fp16}
+
+
+def drop_unused_opsets(path: Path) -> None:
+    """Remove the opset imports of domains no node uses (the standard domain always stays)."""
+    model = onnx.load(str(path))
+    used = {n.domain for n in model.graph.node} | {""}
+    keep = [o for o in model.opset_import if o.domain in used]
+    del model.opset_import[:]
+    model.opset_import.extend(keep)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def trt_qdq_problems(model: onnx.ModelProto) -> list[str]:
+    """What keeps a QDQ graph from TensorRT's explicit INT8 (empty: nothing). Every QuantizeLinear and
+    DequantizeLinear is standard ONNX with a stored int8 zero point that is 0 everywhere (symmetric) and a
+    stored positive scale; a DequantizeLinear reads int8 weights or a QuantizeLinear (no int32 bias)."""
+    inits = initializers(model)
+    prods = producers(model)
+    problems = []
+    seen = {"QuantizeLinear": 0, "DequantizeLinear": 0}
+    for n in model.graph.node:
+        if n.op_type not in seen:
+            continue
+        seen[n.op_type] += 1
+        if n.domain not in ("", "ai.onnx"):
+            problems.append(f"{n.name}: {n.op_type} of domain {n.domain}, not standard ONNX")
+        if len(n.input) < 3 or n.input[2] not in inits:
+            problems.append(f"{n.name}: {n.op_type} without a stored zero point (that means uint8)")
+            continue
+        zp, scale = inits[n.input[2]], inits.get(n.input[1])
+        if zp.data_type != TensorProto.INT8:
+            problems.append(f"{n.name}: zero point of type {TensorProto.DataType.Name(zp.data_type)}, not INT8")
+        elif np.any(numpy_helper.to_array(zp) != 0):
+            problems.append(f"{n.name}: zero point not 0 (asymmetric)")
+        if scale is None or np.any(numpy_helper.to_array(scale) <= 0):
+            problems.append(f"{n.name}: scale not a stored positive constant")
+        if n.op_type == "DequantizeLinear":
+            x = n.input[0]
+            if x in inits and inits[x].data_type != TensorProto.INT8:
+                problems.append(f"{n.name}: dequantizes {TensorProto.DataType.Name(inits[x].data_type)}, not INT8")
+            elif x not in inits and (x not in prods or prods[x].op_type != "QuantizeLinear"):
+                problems.append(f"{n.name}: reads neither int8 weights nor a QuantizeLinear")
+    problems += [f"no {op}" for op, k in seen.items() if k == 0]
+    return problems
 
 
 MIN_FP16_STORED = 16384  # elements: smaller float weights (GDN's γ, biases) stay float32

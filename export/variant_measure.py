@@ -45,8 +45,11 @@ def machine() -> dict:
 
 def rd_cost(folder: Path, variants: list[str], images: list[tuple[str, np.ndarray]], qualities: list[int],
             threads: int = 0) -> dict:
-    """Every (encoder variant, decoder variant) pair on every image and quality, against fp32 / fp32."""
-    bundles = {v: ModelBundle(folder, providers="cpu", threads=threads, precision=v) for v in variants}
+    """Every (encoder variant, decoder variant) pair on every image and quality, against fp32 / fp32. Variants
+    by name, all on the CPU: a TensorRT INT8 variant too, whose QDQ graph (no Q/DQ after the convolutions)
+    ONNX Runtime's CPU provider runs unfused, dequantize then float convolution: the values TensorRT's int8
+    kernels compute (int8 products, int32 sums), up to float rounding, so its RD cost here is TensorRT's."""
+    bundles = {v: ModelBundle(folder, providers="cpu", threads=threads, variant=v) for v in variants}
     rows = []
     for name, img in images:
         mp = img.shape[0] * img.shape[1]
@@ -96,7 +99,7 @@ def speed(folder: Path, variants: list[str], image: np.ndarray, threads: int = 2
           quality: int = 75) -> dict:
     """End-to-end encode (array -> bytes) and decode (bytes -> array) megapixels per second of each variant,
     sessions warm, the variants' runs interleaved so that a noisy machine affects them alike; medians."""
-    bundles = {v: ModelBundle(folder, providers="cpu", threads=threads, precision=v) for v in variants}
+    bundles = {v: ModelBundle(folder, providers="cpu", threads=threads, variant=v) for v in variants}
     mp = image.shape[0] * image.shape[1] / 1e6
     data = {v: compress(image, quality=quality, model=b, lossless=False) for v, b in bundles.items()}
     for v, b in bundles.items():

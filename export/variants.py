@@ -1,4 +1,4 @@
-"""python -m aecodec.export.variants BUNDLE_DIR --int8 [--fp16] [--ort | --ort-config-only]
+"""python -m aecodec.export.variants BUNDLE_DIR --int8 [--int8-target cpu|tensorrt] [--fp16] [--ort | --ort-config-only]
        --calibration ../shared/data/images-train [--calibration-images N] [--measure-rd KODAK] [--measure-speed]
 
 Adds precision variants to an existing image bundle, in place and re-runnably (after a re-export of the
@@ -9,15 +9,23 @@ model id never change; each variant is a pair of extra graph files listed in man
 - INT8: ONNX Runtime static quantization, QDQ format, per-channel weights, calibrated on random crops of
   training images (never the Kodak test set): the encoder sees images and the gains of several qualities,
   the decoder the latents the fp32 encoder makes of them (ŷ as the codec feeds it). See precision.py.
+  `--int8-target cpu` (default) makes variant "int8" (*.int8.onnx, asymmetric uint8 activations, tuned for
+  ONNX Runtime's CPU kernels; backends ["cpu"]); `--int8-target tensorrt` makes variant "int8-trt"
+  (*.int8-trt.onnx, symmetric int8 activations and weights, every zero point 0: TensorRT's explicit INT8;
+  backends ["tensorrt"]). Precision int8 then picks "int8" on the CPU and "int8-trt" on TensorRT; the CPU
+  runs the TensorRT graphs only when asked by name (ModelBundle(..., variant="int8-trt")), as the RD
+  measurement does. Both can live in one bundle (run the command once per target).
 - FP16: float16 weights and compute, float32 inputs and outputs. ONNX Runtime's CPU provider has no
   float16 convolution on x86 (it runs such a graph through inserted casts in float32), so FP16 is for GPUs.
-- --ort: ORT-format copies (fp32 and every .onnx variant) for mobile, plus required_operators.config for a
-  minimal ONNX Runtime build; --ort-config-only writes just the config (the .ort files are made on demand).
+- --ort: ORT-format copies (fp32 and every .onnx variant but TensorRT's) for mobile, plus
+  required_operators.config for a minimal ONNX Runtime build; --ort-config-only writes just the config (the .ort files are made on demand).
 
 --measure-rd / --measure-speed record RD cost (PSNR at equal quality, bpp, BD-rate against fp32 on a
-photo set) and end-to-end speed at 768×512; "auto" precision then picks a variant on the CPU backend
-(`default_for`) only where both were measured and it is faster at encode and decode at no more than
---max-cost-db PSNR. Time speed with the machine otherwise idle.
+photo set; every .onnx variant, on the CPU) and end-to-end CPU speed at 768×512 (the variants the CPU
+backend runs); "auto" precision then picks a variant on the CPU backend (`default_for`) only where both
+were measured and it is faster at encode and decode at no more than --max-cost-db PSNR. Time speed with the
+machine otherwise idle. A TensorRT variant is never a CPU default, and nothing here measures TensorRT, so
+"auto" on TensorRT stays fp32 (precision int8 asks for it).
 """
 from __future__ import annotations
 
@@ -39,11 +47,12 @@ from aecodec.image.tiling import to_network_input
 from aecodec.models import ModelBundle
 from aecodec.models.bundle import PAYLOAD_FILES, compute_model_id, file_sha256
 
-from .precision import Int8Options, convert_fp16, quantize_int8
+from .precision import INT8_TARGETS, Int8Options, convert_fp16, quantize_int8
 
 CALIBRATION_QUALITIES = (5, 25, 50, 75, 90, 100)
 OPERATORS_CONFIG = "required_operators.config"
 MAX_COST_DB = 0.15
+INT8_VARIANTS = {"cpu": "int8", "tensorrt": "int8-trt"}  # variant name per --int8-target
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".ppm", ".bmp", ".tif", ".tiff")
 
 
@@ -135,26 +144,36 @@ def quiet_root_logger():
         root.setLevel(level)
 
 
+def runs_on_cpu(entry: dict) -> bool:
+    """Whether a manifest variant entry is for the CPU backend (no `backends`: anywhere)."""
+    return not entry.get("backends") or "cpu" in entry["backends"]
+
+
 def make_int8(folder: Path, calibration: Path, count: int, crop: int, seed: int, opts: Int8Options,
               graphs: tuple[str, ...] = ("encoder", "decoder")) -> dict:
-    """The INT8 variant: `graphs` quantized, the others shared with fp32 (their payload file)."""
+    """The INT8 variant of opts.target (INT8_VARIANTS names it): `graphs` quantized, the others shared with
+    fp32 (their payload file)."""
+    name = INT8_VARIANTS[opts.target]
     bundle = ModelBundle(folder, providers="cpu", precision="fp32")
     crops, names = calibration_crops(calibration, count, crop, seed)
     enc_feeds, dec_feeds = calibration_feeds(bundle, crops)
-    files = {g: (graph_files("int8") if g in graphs else graph_files("fp32"))[g] for g in ("encoder", "decoder")}
+    files = {g: (graph_files(name) if g in graphs else graph_files("fp32"))[g] for g in ("encoder", "decoder")}
     made: dict = {"calibration": {"folder": calibration.name, "images": len(names), "crop": crop, "seed": seed,
                                   "qualities": list(CALIBRATION_QUALITIES), "feeds_per_graph": len(enc_feeds)}}
     for g in ("encoder", "decoder"):
         if g not in graphs:
             made[g] = "fp32 (the payload graph)"
-            (folder / graph_files("int8")[g]).unlink(missing_ok=True)
+            (folder / graph_files(name)[g]).unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(dir=folder) as tmp, quiet_root_logger():
         for g, feeds in (("encoder", enc_feeds), ("decoder", dec_feeds)):
             if g in graphs:
                 made[g] = quantize_int8(folder / f"{g}.onnx", Path(tmp) / files[g], feeds, opts)
                 os.replace(Path(tmp) / files[g], folder / files[g])
     entry = variant_entry(folder, "int8", "onnx", files, made)
-    entry["backends"] = ["cpu"]  # uint8 asymmetric activations: ONNX Runtime's CPU kernels, not TensorRT's INT8
+    if opts.target == "tensorrt":
+        entry["backends"] = ["tensorrt"]  # symmetric int8 QDQ: TensorRT's explicit INT8 (the CPU only by name)
+    else:
+        entry["backends"] = ["cpu"]  # uint8 asymmetric activations: ONNX Runtime's CPU kernels, not TensorRT's INT8
     return entry
 
 
@@ -202,7 +221,7 @@ def make_ort(folder: Path, manifest: dict, keep_models: bool, target: str) -> di
 
     sources = {"fp32": graph_files("fp32")}
     for name, v in (manifest.get("variants") or {}).items():
-        if v.get("format") == "onnx":
+        if v.get("format") == "onnx" and runs_on_cpu(v):  # mobile has no TensorRT: no .ort of TensorRT graphs
             sources[name] = v["files"]
     made = {"tool": "onnxruntime.tools.convert_onnx_models_to_ort", "onnxruntime": ort.__version__,
             "optimization_style": "Fixed", "target_platform": target}
@@ -258,6 +277,10 @@ def decide_defaults(manifest: dict, max_cost_db: float = MAX_COST_DB) -> list[st
         measured = v.get("measured") or {}
         if v.get("format") != "onnx":
             continue
+        if not runs_on_cpu(v):
+            why.append(f"{name}: for {', '.join(v['backends'])}, never the CPU default (and TensorRT speed is not "
+                       "measured here: auto stays fp32 there; precision int8 picks it)")
+            continue
         rd, sp = measured.get("rd"), measured.get("speed")
         if not rd or not sp:
             why.append(f"{name}: not the CPU default (needs --measure-rd and --measure-speed)")
@@ -281,7 +304,8 @@ def decide_defaults(manifest: dict, max_cost_db: float = MAX_COST_DB) -> list[st
 
 def command_line(args: argparse.Namespace) -> str:
     """The options that made the int8 graphs, as a command to re-run (paths as given, never resolved)."""
-    parts = ["python -m aecodec.export.variants", args.bundle, "--int8", "--int8-graphs", args.int8_graphs,
+    parts = ["python -m aecodec.export.variants", args.bundle, "--int8", "--int8-target", args.int8_target,
+             "--int8-graphs", args.int8_graphs,
              "--calibration", args.calibration, "--calibration-images", str(args.calibration_images),
              "--crop", str(args.crop), "--seed", str(args.seed), "--calibrate-method", args.calibrate_method,
              "--percentile", f"{args.percentile:g}", "--float-weights", args.float_weights,
@@ -299,9 +323,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m aecodec.export.variants", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("bundle", help="image bundle folder, e.g. codec/models/image-hyperprior")
-    p.add_argument("--int8", action="store_true", help="(re)make the INT8 variant")
+    p.add_argument("--int8", action="store_true", help="(re)make the INT8 variant of --int8-target")
+    p.add_argument("--int8-target", choices=INT8_TARGETS, default="cpu",
+                   help="cpu (default): variant int8, asymmetric uint8 activations for ONNX Runtime's CPU kernels; "
+                        "tensorrt: variant int8-trt, symmetric int8 (zero points 0) for TensorRT's explicit INT8")
     p.add_argument("--fp16", action="store_true", help="(re)make the FP16 variant (GPU; not run by the CPU provider)")
-    p.add_argument("--ort", action="store_true", help="write .ort models (fp32 and every variant) and the operator config")
+    p.add_argument("--ort", action="store_true", help="write .ort models (fp32 and every variant but TensorRT's) and the operator config")
     p.add_argument("--ort-config-only", action="store_true", help="write only required_operators.config")
     p.add_argument("--ort-target", choices=["arm", "amd64"], default="arm", help="platform the .ort models are for")
     p.add_argument("--remove", action="append", default=[], metavar="VARIANT", help="delete a variant (e.g. fp16)")
@@ -357,17 +384,19 @@ def run(args: argparse.Namespace, folder: Path) -> int:
     if args.int8:
         if not args.calibration:
             raise AecError("--int8 needs --calibration FOLDER (training images)")
-        opts = Int8Options(skip_latent_convs=not args.int8_latent_convs, equalize=not args.no_equalize,
+        opts = Int8Options(target=args.int8_target, skip_latent_convs=not args.int8_latent_convs,
+                           equalize=not args.no_equalize,
                            calibrate_method=args.calibrate_method, percentile=args.percentile,
                            min_channels=args.int8_min_channels, float_weights_fp16=args.float_weights == "fp16",
                            convs=tuple(c.strip() for c in args.int8_convs.split(",") if c.strip()))
         graphs = tuple(g.strip() for g in args.int8_graphs.split(",") if g.strip())
         if not graphs or set(graphs) - {"encoder", "decoder"}:
             raise AecError(f"--int8-graphs: encoder and/or decoder, not {args.int8_graphs!r}")
-        variants["int8"] = make_int8(folder, Path(args.calibration), args.calibration_images, args.crop, args.seed, opts,
-                                     graphs)
-        variants["int8"]["made"]["command"] = command_line(args)
-        print(f"int8: {', '.join(variants['int8']['files'].values())} (own files {variants['int8']['bytes'] / 1e6:.2f} MB)")
+        name = INT8_VARIANTS[args.int8_target]
+        variants[name] = make_int8(folder, Path(args.calibration), args.calibration_images, args.crop, args.seed, opts,
+                                   graphs)
+        variants[name]["made"]["command"] = command_line(args)
+        print(f"{name}: {', '.join(variants[name]['files'].values())} (own files {variants[name]['bytes'] / 1e6:.2f} MB)")
     if args.fp16:
         variants["fp16"] = make_fp16(folder)
         print(f"fp16: {', '.join(variants['fp16']['files'].values())} ({variants['fp16']['bytes'] / 1e6:.2f} MB); "
@@ -402,8 +431,10 @@ def run(args: argparse.Namespace, folder: Path) -> int:
     if args.measure_speed:
         from .variant_measure import speed, speed_image
 
-        sp = speed(folder, onnx_variants, speed_image(args.speed_image), threads=args.threads, repeats=args.repeats)
-        for name in onnx_variants[1:]:
+        # the CPU speed of a TensorRT graph says nothing about TensorRT: CPU variants only
+        cpu_variants = [n for n in onnx_variants if n == "fp32" or runs_on_cpu(variants[n])]
+        sp = speed(folder, cpu_variants, speed_image(args.speed_image), threads=args.threads, repeats=args.repeats)
+        for name in cpu_variants[1:]:
             variants[name].setdefault("measured", {})["speed"] = sp
         for name, r in sp["variants"].items():
             print(f"{name}: encode {r['encode_mp_per_s']:.2f} MP/s, decode {r['decode_mp_per_s']:.2f} MP/s "

@@ -123,8 +123,10 @@ class Variant:
     """One set of graphs of a bundle: its precision, file format and files (sha256 from the manifest).
 
     `default_for`: the backends ("cpu", "cuda", "tensorrt") on which precision "auto" picks this variant,
-    written by the exporter only where it measured the variant to win. `backends`: where it may run at all
-    (empty: anywhere); the CPU-tuned INT8 graphs (asymmetric uint8 activations) are not for TensorRT."""
+    written by the exporter only where it measured the variant to win. `backends`: the backends on which a
+    precision picks it (empty: any); the CPU-tuned INT8 graphs ("int8": asymmetric uint8 activations) are not
+    for TensorRT, and TensorRT's ("int8-trt": symmetric int8 QDQ, TensorRT's explicit INT8) are not picked on
+    the CPU. Naming a variant (ModelBundle(variant=...)) runs it on any backend."""
 
     name: str
     precision: str
@@ -154,14 +156,25 @@ class Variant:
 
 
 def choose_variant(manifest: Manifest, folder: Path, precision: str, backend: str,
-                   graph_format: str | None = None) -> tuple[Variant, str]:
+                   graph_format: str | None = None, name: str | None = None) -> tuple[Variant, str]:
     """(variant, precision the engine runs at) for a requested precision on a backend.
 
     "auto": the variant whose manifest entry names this backend in `default_for`, else fp32. An explicit
     precision the bundle lacks is an error, except fp16 on TensorRT, which builds FP16 engines from the
-    fp32 graphs. `graph_format`: "onnx" or "ort" (default: .onnx where its files are present, else .ort)."""
+    fp32 graphs. `graph_format`: "onnx" or "ort" (default: .onnx where its files are present, else .ort).
+    `name`: exactly that variant, on any backend (`backends` is not checked; e.g. the TensorRT INT8 graphs on
+    the CPU, to measure them); `precision` must then be "auto" or the variant's."""
     if graph_format not in (None, *GRAPH_FORMATS):
         raise AecError(f"unknown graph format {graph_format!r} (onnx or ort)")
+    if name is not None:
+        named = manifest.variants.get(name)
+        if named is None or not named.present(folder):
+            have = sorted(n for n, v in manifest.variants.items() if v.present(folder)) or ["none"]
+            raise AecError(f"model {manifest.name or folder.name} has no variant {name!r} (it has: {', '.join(have)})")
+        if precision not in ("auto", named.precision) or graph_format not in (None, named.format):
+            raise AecError(f"variant {name!r} is {named.precision} .{named.format}, not {precision}"
+                           + (f" .{graph_format}" if graph_format else ""))
+        return named, named.precision
     variants = [v for v in manifest.variants.values() if v.present(folder) and (not v.backends or backend in v.backends)]
     formats = [graph_format] if graph_format else list(GRAPH_FORMATS)
 
@@ -225,11 +238,14 @@ class ModelBundle:
     """One loaded model at one precision. Thread-safe lazy session creation; sessions reused across calls.
 
     `precision`: "auto" (default; $AECODEC_PRECISION or `use_precision` can set it), "fp32", "int8" or
-    "fp16"; `graph_format`: "onnx" / "ort" (default: .onnx where present). `max_batch`: the largest batch
+    "fp16"; `graph_format`: "onnx" / "ort" (default: .onnx where present). `variant`: a variant by its manifest
+    name ("fp32", "int8", "int8-trt", ...), on any backend, instead of choosing by precision (the precision
+    argument, if given, must match it; $AECODEC_PRECISION is then ignored). `max_batch`: the largest batch
     TensorRT engines are built for (the codec runs batch 1)."""
 
     def __init__(self, folder: str | Path, providers: str | list[str] | None = None, threads: int = 0, *,
-                 precision: str | None = None, graph_format: str | None = None, max_batch: int = 1):
+                 precision: str | None = None, graph_format: str | None = None, max_batch: int = 1,
+                 variant: str | None = None):
         self.folder = Path(folder)
         manifest_path = self.folder / "manifest.json"
         if not manifest_path.is_file():
@@ -249,11 +265,11 @@ class ModelBundle:
             raise AecError(f"inconsistent model bundle at {self.folder} ({e})") from None
         if self.coding.channels != self.manifest.latent_channels:
             raise AecError(f"inconsistent model bundle at {self.folder}")
-        self.requested_precision = requested_precision(precision)
+        self.requested_precision = requested_precision(precision if variant is None else precision or "auto")
         self.providers = select_providers(providers)
         self.backend = backend_of(self.providers)
         self.variant, self.precision = choose_variant(self.manifest, self.folder, self.requested_precision,
-                                                      self.backend, graph_format)
+                                                      self.backend, graph_format, name=variant)
 
     @property
     def num_qualities(self) -> int:
