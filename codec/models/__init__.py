@@ -20,6 +20,8 @@ DEFAULT_AUDIO_MODEL = "audio-edge"
 RETIRED_MODELS = {
     "39eea2f0bb68fe26a10302d17ffbea1f": "model image-hyperprior 39eea2f0bb68fe26a10302d17ffbea1f of aecodec 0.3.0",
     "8d3e5111327a7a473ad572fe81bb4c4c": "model audio-edge 8d3e5111327a7a473ad572fe81bb4c4c of aecodec 0.2.0-0.3.0",
+    "6199fb77423841c4a704f0a570600758": "model image-hyperprior 6199fb77423841c4a704f0a570600758 of aecodec 0.4.0 "
+                                        "development builds",
 }
 
 _registry_lock = threading.Lock()

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from aecodec.models.runtime import provider_options, select_providers, tensorrt_cache_dir
+from aecodec.models import RETIRED_MODELS, bundle_for_id
 from aecodec.errors import AecError
 
 ALL = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
@@ -132,3 +133,10 @@ def test_backend_report_names_what_auto_picks():
     assert report["auto"] == "tensorrt" and all(b["available"] for b in report["backends"].values())
     report = backend_report(["CPUExecutionProvider"])
     assert report["auto"] == "cpu" and not report["backends"]["cuda"]["available"]
+
+
+@pytest.mark.parametrize("model_id", sorted(RETIRED_MODELS))
+def test_retired_model_ids_are_refused_by_name(model_id):
+    """Files of a model replaced under the same name name that model and its release, not an anonymous id."""
+    with pytest.raises(AecError, match=rf"{model_id}.*no longer ships"):
+        bundle_for_id(bytes.fromhex(model_id))
