@@ -29,6 +29,7 @@ def number(value: object, fmt: str = ",") -> str:
 IMAGE_TRANSFORMS = """g_a = 4 × (5×5 stride-2 conv), GDN between; g_s = 4 × (5×5 stride-2
 transposed conv), inverse GDN between"""
 
+ACTIVATION_TEXT = {"elu": "ELU", "relu": "ReLU", "leaky_relu": "LeakyReLU 0.2"}
 HYPERPRIOR_TEXT = """Side information: h_a (float, inside encoder.onnx) = 3×3 conv, ReLU, two 5×5 stride-2 convs to
 {hyper} channels at 1/64 resolution; ẑ = floor(z + ½) is coded with a learned per-channel factorized
 density. h_s runs in exact integer arithmetic in the run time (int8 kernels, power-of-two requantization,
@@ -254,7 +255,7 @@ Model id `{manifest['model_id']}` (content hash of encoder.onnx, decoder.onnx, t
 
 ## What it is
 A SEANet-style 1-D convolutional waveform autoencoder: encoder = 7-tap conv, then per stride
-({', '.join(str(s) for s in cfg['strides'])}) {units} dilated residual units (dilation {dilations}; ELU) and a strided conv doubling the
+({', '.join(str(s) for s in cfg['strides'])}) {units} dilated residual units (dilation {dilations}; {ACTIVATION_TEXT[cfg.get('activation', 'elu')]}) and a strided conv doubling the
 width from {cfg['channels']} channels; a 3-tap conv to {cfg['latent']} latent channels at {manifest['frame_rate']:g} frames/s
 ({cfg['sample_rate']} Hz / hop {manifest['hop']}). The decoder mirrors it with transposed convs ({decoder_width} channels at
 its output end, doubling towards the latent). No recurrent layers. Scalar quantisation with a per-channel

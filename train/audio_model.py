@@ -33,8 +33,8 @@ DEFAULT_AUDIO_LAMBDAS = (2.0, 6.0, 18.0, 54.0, 160.0, 480.0)
 class AudioConfig:
     """Audio model; checkpoints also carry "modality": "audio" next to this dict.
 
-    The width and depth fields added after audio-edge (decoder_channels, residual_units,
-    decoder_residual_units) are written to the dict only when they differ from audio-edge's
+    The width, depth and activation fields added after audio-edge (decoder_channels, residual_units,
+    decoder_residual_units, activation) are written to the dict only when they differ from audio-edge's
     defaults, so the config of every earlier checkpoint and bundle reads and writes unchanged.
     """
 
@@ -46,6 +46,10 @@ class AudioConfig:
     decoder_channels: int = 0  # decoder width at its output end (0 = channels); doubles towards the latent
     residual_units: int = 2  # encoder residual units per stride, dilations 1, 3, 9, …
     decoder_residual_units: int = 0  # per stride in the decoder (0 = residual_units)
+    # ELU (audio-edge) or a ReLU-family one that ONNX Runtime fuses into the convolution before it
+    # (benchmarks/audio_activation_speed.py: decoder ×1.15–1.3 on an AVX2 CPU); no parameters, so a
+    # checkpoint warm-starts across activations (the function changes: fine-tune after the swap)
+    activation: str = "elu"
 
     @property
     def hop(self) -> int:
@@ -73,12 +77,23 @@ class AudioConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> AudioConfig:
-        extra = {key: int(d[key]) for key in OPTIONAL_CONFIG_KEYS if key in d}
+        extra: dict = {key: int(d[key]) for key in OPTIONAL_CONFIG_KEYS if key in d and key != "activation"}
+        if "activation" in d:
+            extra["activation"] = activation_name(d["activation"])
         return cls(channels=int(d["channels"]), latent=int(d["latent"]), strides=tuple(d["strides"]),
                    lambdas=tuple(d["lambdas"]), sample_rate=int(d.get("sample_rate", SAMPLE_RATE)), **extra)
 
 
-OPTIONAL_CONFIG_KEYS = ("decoder_channels", "residual_units", "decoder_residual_units")
+OPTIONAL_CONFIG_KEYS = ("decoder_channels", "residual_units", "decoder_residual_units", "activation")
+
+ACTIVATIONS = {"elu": nn.ELU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "relu": nn.ReLU}
+
+
+def activation_name(name: str) -> str:
+    """A known activation's name, or ValueError naming the choices."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown audio activation {name!r} (choices: {', '.join(ACTIVATIONS)})")
+    return name
 
 # rate points reaching above 24 kbps (issue 18: `-b 24` inside the trained range): audio-edge's ladder and
 # one more point ×3 up; audio-edge measured 21.8–24.1 kbps at λ = 480 and +4.8 kbps per doubling of the gains
@@ -94,22 +109,23 @@ AUDIO_PROFILES: dict[str, dict] = {
 
 
 class ResidualUnit(nn.Module):
-    """x + (ELU, dilated 7-tap conv to half width, ELU, 1×1 conv back)."""
+    """x + (activation, dilated 7-tap conv to half width, activation, 1×1 conv back)."""
 
-    def __init__(self, channels: int, dilation: int):
+    def __init__(self, channels: int, dilation: int, activation: str = "elu"):
         super().__init__()
+        act = ACTIVATIONS[activation]
         self.block = nn.Sequential(
-            nn.ELU(), nn.Conv1d(channels, channels // 2, 7, dilation=dilation, padding=3 * dilation),
-            nn.ELU(), nn.Conv1d(channels // 2, channels, 1),
+            act(), nn.Conv1d(channels, channels // 2, 7, dilation=dilation, padding=3 * dilation),
+            act(), nn.Conv1d(channels // 2, channels, 1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.block(x)
 
 
-def residual_stack(channels: int, units: int) -> list[nn.Module]:
+def residual_stack(channels: int, units: int, activation: str = "elu") -> list[nn.Module]:
     """`units` residual units with dilations 1, 3, 9, …: each one triples the reach at that frame rate."""
-    return [ResidualUnit(channels, 3**i) for i in range(units)]
+    return [ResidualUnit(channels, 3**i, activation) for i in range(units)]
 
 
 class AudioEncoder(nn.Module):
@@ -117,13 +133,13 @@ class AudioEncoder(nn.Module):
 
     def __init__(self, cfg: AudioConfig):
         super().__init__()
-        c = cfg.channels
+        c, act = cfg.channels, ACTIVATIONS[cfg.activation]
         layers: list[nn.Module] = [nn.Conv1d(1, c, 7, padding=3)]
         for s in cfg.strides:
-            layers += [*residual_stack(c, cfg.residual_units), nn.ELU(),
+            layers += [*residual_stack(c, cfg.residual_units, cfg.activation), act(),
                        nn.Conv1d(c, 2 * c, 2 * s, stride=s, padding=(s + 1) // 2)]
             c *= 2
-        layers += [nn.ELU(), nn.Conv1d(c, cfg.latent, 3, padding=1)]
+        layers += [act(), nn.Conv1d(c, cfg.latent, 3, padding=1)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -135,14 +151,14 @@ class AudioDecoder(nn.Module):
 
     def __init__(self, cfg: AudioConfig):
         super().__init__()
-        c = cfg.decoder_width * 2 ** len(cfg.strides)
+        c, act = cfg.decoder_width * 2 ** len(cfg.strides), ACTIVATIONS[cfg.activation]
         layers: list[nn.Module] = [nn.Conv1d(cfg.latent, c, 7, padding=3)]
         for s in reversed(cfg.strides):
-            layers += [nn.ELU(), nn.ConvTranspose1d(c, c // 2, 2 * s, stride=s, padding=(s + 1) // 2,
+            layers += [act(), nn.ConvTranspose1d(c, c // 2, 2 * s, stride=s, padding=(s + 1) // 2,
                                                     output_padding=s % 2)]
             c //= 2
-            layers += residual_stack(c, cfg.decoder_units)
-        layers += [nn.ELU(), nn.Conv1d(c, 1, 7, padding=3)]
+            layers += residual_stack(c, cfg.decoder_units, cfg.activation)
+        layers += [act(), nn.Conv1d(c, 1, 7, padding=3)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:

@@ -275,6 +275,8 @@ def new_audio_config(args: argparse.Namespace) -> AudioConfig:
         value = getattr(args, flag, None)
         if value:
             preset[key] = value
+    if getattr(args, "activation", None):
+        preset["activation"] = args.activation
     lambdas = getattr(args, "lambdas", None)
     if lambdas:
         preset["lambdas"] = tuple(lambdas)

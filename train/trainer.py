@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from .audio_model import AUDIO_PROFILES
+from .audio_model import ACTIVATIONS, AUDIO_PROFILES
 from .factorized import PROFILES
 from .tasks import TASKS, Task
 
@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     audio.add_argument("--decoder-channels", type=int, help="audio decoder width at its output end (default --channels)")
     audio.add_argument("--residual-units", type=int, help="audio encoder residual units per stride (2; dilations 1, 3, 9)")
     audio.add_argument("--decoder-residual-units", type=int, help="audio decoder residual units per stride")
+    audio.add_argument("--activation", choices=sorted(ACTIVATIONS),
+                       help="audio activation of a new run (elu = audio-edge's; relu / leaky_relu run faster in ONNX "
+                            "Runtime); with --init the weights carry over and the run fine-tunes the swap")
     audio.add_argument("--lambdas", type=float, nargs="+", help="audio rate points λ of a new run (ascending)")
     audio.add_argument("--data-weights", type=float, nargs="+",
                        help="audio: sampling weight of each --data folder (default: in proportion to its duration)")

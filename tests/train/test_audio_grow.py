@@ -51,3 +51,25 @@ def test_a_narrower_target_is_refused() -> None:
     narrow = AudioCodecModel(_small())
     with pytest.raises(ValueError, match="cannot grow"):
         narrow.warm_start(wide.state_dict(), wide.config.lambdas)
+
+
+def test_activation_is_recorded_only_when_it_differs_and_unknown_names_are_refused() -> None:
+    assert "activation" not in _small().to_dict()  # audio-edge's configs read and write unchanged
+    cfg = _small(activation="relu")
+    assert cfg.to_dict()["activation"] == "relu"
+    assert AudioConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown audio activation 'gelu'"):
+        AudioConfig.from_dict({**cfg.to_dict(), "activation": "gelu"})
+
+
+def test_an_elu_model_warm_starts_a_relu_one_and_the_graph_has_no_elu(tmp_path) -> None:
+    onnx = pytest.importorskip("onnx")
+    old = AudioCodecModel(_small()).eval()
+    new = AudioCodecModel(_small(activation="leaky_relu")).eval()
+    new.warm_start(old.state_dict(), old.config.lambdas)
+    for a, b in zip(old.state_dict().values(), new.state_dict().values()):
+        assert torch.equal(a, b)  # no parameters in an activation: every tensor carries over
+    x = torch.randn(1, 1, 8 * 8)
+    torch.onnx.export(new.decoder, (new.encoder(x),), str(tmp_path / "d.onnx"), opset_version=17, dynamo=False)
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "d.onnx")).graph.node}
+    assert "LeakyRelu" in ops and "Elu" not in ops
