@@ -9,6 +9,8 @@ the same integer-table export applies.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import math
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -86,7 +88,7 @@ class AudioConfig:
 
 OPTIONAL_CONFIG_KEYS = ("decoder_channels", "residual_units", "decoder_residual_units", "activation")
 
-ACTIVATIONS = {"elu": nn.ELU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "relu": nn.ReLU}
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"elu": nn.ELU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "relu": nn.ReLU}
 
 
 def activation_name(name: str) -> str:

@@ -22,6 +22,8 @@ RETIRED_MODELS = {
     "8d3e5111327a7a473ad572fe81bb4c4c": "model audio-edge 8d3e5111327a7a473ad572fe81bb4c4c of aecodec 0.2.0-0.3.0",
     "6199fb77423841c4a704f0a570600758": "model image-hyperprior 6199fb77423841c4a704f0a570600758 of aecodec 0.4.0 "
                                         "development builds",
+    "32ccb00e278556d771388a7f9f9e77c2": "model image-hyperprior 32ccb00e278556d771388a7f9f9e77c2 of aecodec 0.4.0 "
+                                        "development builds",
 }
 
 _registry_lock = threading.Lock()
