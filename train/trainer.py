@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bf16", action="store_true",
                    help="bfloat16 autocast for the transforms (entropy model stays float32); ~1.8x faster on AVX512_BF16 CPUs")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format (a little faster on CPU)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the forward pass and loss (the backward follows): x1.16 step/s for the image "
+                        "hyperprior on 2 AVX2 cores, after a one-off compile of ~100 s (cached between runs)")
     return p
 
 
@@ -230,6 +233,17 @@ def main(argv: list[str] | None = None) -> int:
     train_model = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
     val_items = task.val_items
 
+    def forward_and_loss(x: torch.Tensor, level: torch.Tensor,
+                         extra: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        out = train_model(x, level, **extra)
+        return out, model.loss(out, level)
+
+    # compiling a function of the model (not the module) keeps the state_dict's keys, so checkpoints of
+    # compiled and eager runs are interchangeable; validation stays eager
+    train_step = torch.compile(forward_and_loss) if args.compile else forward_and_loss
+    if args.compile:
+        log("torch.compile: the first step compiles (about 1-2 minutes on 2 cores; cached afterwards)")
+
     def checkpoint(path: Path) -> None:
         atomic_save(
             {
@@ -278,8 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         x, extra = batch if isinstance(batch, tuple) else (batch, {})  # extra: keyword inputs of the model
         x = x.to(device, non_blocking=True)
         level = torch.randint(0, k, (args.batch,), generator=level_gen).to(device)
-        out = train_model(x, level, **{key: v.to(device) for key, v in extra.items()})
-        loss = model.loss(out, level)
+        out, loss = train_step(x, level, {key: v.to(device) for key, v in extra.items()})
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -181,6 +181,23 @@ def test_bf16_channels_last_training_runs(tiny_run, tmp_path):
     assert ckpt["step"] == 2 and all(v.dtype == torch.float32 for v in ckpt["model"].values() if v.is_floating_point())
 
 
+def test_compiled_training_resumes_an_eager_checkpoint_and_writes_the_same_keys(tiny_run, tmp_path, monkeypatch):
+    """--compile compiles a function of the model, so checkpoints stay interchangeable with eager runs.
+    (Traced by Dynamo and AOTAutograd as in a real run; the C++ code generation is left out, it takes minutes.)"""
+    root, args, first = tiny_run
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda fn: real_compile(fn, backend="aot_eager"))
+    (tmp_path / "compiled").mkdir()
+    torch.save(first, tmp_path / "compiled" / "last.pt")
+    out = [a if a != str(root / "run") else str(tmp_path / "compiled") for a in args]
+    assert trainer.main(out + ["--steps", "3", "--compile"]) == 0
+    ckpt = torch.load(tmp_path / "compiled" / "last.pt", weights_only=False)
+    assert ckpt["step"] == 3 and list(ckpt["model"]) == list(first["model"])
+    assert any(not torch.equal(v, first["model"][k]) for k, v in ckpt["model"].items())  # it trained
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+    assert "torch.compile" in (tmp_path / "compiled" / "train.log").read_text()
+
+
 def test_resume_from_a_slim_weights_only_checkpoint(tiny_run, tmp_path):
     """Shipped resume checkpoints may hold only the weights (no Adam state): training goes on from them."""
     root, args, _ = tiny_run
