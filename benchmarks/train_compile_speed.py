@@ -1,11 +1,14 @@
 """Is `python -m aecodec.train --compile` worth its compile time here? Eager vs torch.compile training steps.
 
-Builds the image model of a training checkpoint (default: the shipped image-hyperprior's), then runs
-optimizer steps on random crops of a folder of images, alternating blocks of eager and compiled steps in one
+Builds the model of a training checkpoint (default: the shipped image-hyperprior's) and the training task of
+the trainer's own arguments (after `--`), then alternates blocks of eager and compiled optimizer steps in one
 process so that both see the same machine load; prints steps/s of each and their ratio. The first run compiles
-(~100 s on 2 cores; PyTorch caches it). Pause any training first (`kill -STOP`):
+(1-2 min on 2 cores; PyTorch caches it). Pause any training first (`kill -STOP`):
 
-    python benchmarks/train_compile_speed.py --data ../shared/data/images-train [--channels-last] [--rounds 3]
+    python benchmarks/train_compile_speed.py -- --data ../shared/data/images-train --crop 256 --batch 4
+
+(An audio checkpoint with `-- --modality audio ...` works the same way, but audio-edge's forward + loss did not
+finish compiling within 8 minutes on 2 cores.)
 """
 from __future__ import annotations
 
@@ -18,14 +21,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", required=True, help="folder of training images")
     p.add_argument("--checkpoint", default=str(REPO / "train/checkpoints/image-hyperprior/last.pt"))
-    p.add_argument("--crop", type=int, default=256)
-    p.add_argument("--batch", type=int, default=4)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--block", type=int, default=10, help="steps per block")
-    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("trainer_args", nargs=argparse.REMAINDER, help="-- then the arguments of python -m aecodec.train")
     a = p.parse_args()
 
     import torch
@@ -34,27 +34,29 @@ def main() -> None:
     from aecodec.train.trainer import build_parser
 
     torch.set_num_threads(a.threads)
-    argv = ["--arch", "hyperprior", "--data", a.data, "--out", "unused", "--crop", str(a.crop), "--batch", str(a.batch)]
-    args = build_parser().parse_args(argv + (["--channels-last"] if a.channels_last else []))
-    args.data = args.data[0]
+    argv = [x for x in a.trainer_args if x != "--"]
+    args = build_parser().parse_args(argv + ["--out", "unused"])
+    if len(args.data) == 1:
+        args.data = args.data[0]
     ckpt = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
-    task = TASKS["image"](args, ckpt["config"], 0)
+    task = TASKS[ckpt.get("modality", "image")](args, ckpt["config"], 0)
     model = task.build_model()
     model.load_state_dict(ckpt["model"])
     model.train()
-    if a.channels_last:
+    if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameter_groups(), lr=1e-6)
     levels = len(task.config.lambdas)
 
-    def forward_and_loss(x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
-        return model.loss(model(x, level), level)
+    def forward_and_loss(x: torch.Tensor, level: torch.Tensor, extra: dict) -> torch.Tensor:
+        return model.loss(model(x, level, **extra), level)
 
     variants = {"eager": forward_and_loss, "compiled": torch.compile(forward_and_loss)}
 
     def step(fn) -> None:
-        x, level = task.batch(a.batch), torch.randint(0, levels, (a.batch,))
-        loss = fn(x, level)
+        batch = task.batch(args.batch)
+        x, extra = batch if isinstance(batch, tuple) else (batch, {})
+        loss = fn(x, torch.randint(0, levels, (args.batch,)), extra)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -73,9 +75,7 @@ def main() -> None:
             seconds[name] += time.time() - t
         done = a.block * (r + 1)
         print(f"round {r + 1}: " + ", ".join(f"{k} {done / s:.3f} steps/s" for k, s in seconds.items()), flush=True)
-    layout = "channels-last" if a.channels_last else "contiguous"
-    print(f"{layout}, batch {a.batch}, {a.crop}² crops, {a.threads} threads: "
-          f"compiled / eager = ×{seconds['eager'] / seconds['compiled']:.2f}")
+    print(f"{' '.join(argv)}, {a.threads} threads: compiled / eager = ×{seconds['eager'] / seconds['compiled']:.2f}")
 
 
 if __name__ == "__main__":
