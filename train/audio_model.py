@@ -23,6 +23,7 @@ from aecodec.metrics import mel_filterbank
 
 from .audio_discriminator import MultiScaleSTFTDiscriminator
 from .entropy_models import FactorizedDensity, gained_likelihood
+from .layers import grow_weight
 from .rate_ladder import GainedLatentModel
 
 SAMPLE_RATE = 24_000
@@ -344,22 +345,17 @@ class AudioCodecModel(GainedLatentModel):
         for name, module in self.named_modules():
             if not isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)) or f"{name}.weight" not in state:
                 continue
-            old_w, new_w = state[f"{name}.weight"], module.weight
-            if old_w.shape[2:] != new_w.shape[2:] or any(o > n for o, n in zip(old_w.shape, new_w.shape)):
-                raise ValueError(f"{name}: cannot grow {tuple(old_w.shape)} into {tuple(new_w.shape)}")
-            # Conv1d weights are out×in×k, ConvTranspose1d in×out×k
-            out_dim, in_dim = (1, 0) if isinstance(module, nn.ConvTranspose1d) else (0, 1)
-            old_out, old_in = old_w.shape[out_dim], old_w.shape[in_dim]
-            grown = new_w.clone()
-            index: list[slice] = [slice(None)] * 3
-            index[out_dim], index[in_dim] = slice(0, old_out), slice(old_in, None)
-            if module is not first_decoder:
+            old_w = state[f"{name}.weight"]
+            try:
                 # new inputs do not reach old outputs; the decoder's new latent inputs are zero (below), so
                 # their weights stay random and the encoder's new rows receive gradients from the start
-                grown[tuple(index)] = 0.0
+                grown = grow_weight(old_w, module.weight, isinstance(module, nn.ConvTranspose1d),
+                                    zero_new_inputs=module is not first_decoder)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+            old_out = old_w.shape[0]  # (the last encoder layer is a Conv1d: out×in×k)
             if module is last_encoder:
                 grown[old_out:] = 0.0  # new latent channels start at exactly 0: no bits, no change to the decoder
-            grown[tuple(slice(0, d) for d in old_w.shape)] = old_w
             module.weight.copy_(grown)
             taken.append(f"{name}.weight")
             if module.bias is not None and f"{name}.bias" in state:

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import GDN
+from .layers import GDN, grow_weight
 from .rate_ladder import GainedLatentModel
 
 DOWNSAMPLE = 16  # four stride-2 stages
@@ -64,15 +64,39 @@ class ImageCodecModel(GainedLatentModel):
         lam = self.lambdas[level]
         return (lam * 255.0**2 * out["mse"] + out["bpp"]).mean()
 
+    @torch.no_grad()
     def warm_start(self, state: dict[str, torch.Tensor]) -> list[str]:
-        """Load g_a, g_s and the gains of another image checkpoint (same N, M); returns the keys taken.
+        """Start from another image checkpoint of the same latent width M; returns the keys taken.
 
-        Used to start a hyperprior run from a trained factorized model: the transforms and gains
-        carry over, the entropy model is learnt afresh.
+        g_a and g_s carry over, grown Net2Net-style when this model's hidden width N is larger (the old
+        channels compute exactly what they did, the new ones start from random weights that the old ones do not
+        see yet: the grown model starts with the old model's rate and distortion). The gains carry over when the
+        ladders have the same length, and a hyperprior's entropy model (h_a, h_s, the z density) when both
+        models are hyperpriors of the same M and H. From a factorized model (the hyperprior's stage 1) only the
+        transforms and gains carry over; the entropy model is learnt afresh.
         """
+        if "log_gains" in state and state["log_gains"].shape[1] != self.log_gains.shape[1]:
+            raise ValueError(f"latent channels differ ({state['log_gains'].shape[1]} in the checkpoint, "
+                             f"{self.log_gains.shape[1]} here): only the hidden width N can grow")
+        taken: list[str] = []
+        for prefix, transform in (("analysis", self.analysis), ("synthesis", self.synthesis)):
+            for name, module in transform.named_modules():
+                key = f"{prefix}.{name}"
+                if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)) and f"{key}.weight" in state:
+                    try:
+                        module.weight.copy_(grow_weight(state[f"{key}.weight"], module.weight,
+                                                        isinstance(module, nn.ConvTranspose2d)))
+                    except ValueError as exc:
+                        raise ValueError(f"{key}: {exc}") from None
+                    taken.append(f"{key}.weight")
+                    if module.bias is not None and f"{key}.bias" in state:
+                        module.bias[: state[f"{key}.bias"].shape[0]] = state[f"{key}.bias"]
+                        taken.append(f"{key}.bias")
+                elif isinstance(module, GDN) and f"{key}.beta" in state:
+                    module.grow_from(state[f"{key}.beta"], state[f"{key}.gamma"])
+                    taken += [f"{key}.beta", f"{key}.gamma"]
         own = self.state_dict()
-        taken = {k: v for k, v in state.items()
-                 if (k.startswith(("analysis.", "synthesis.")) or k == "log_gains")
-                 and k in own and own[k].shape == v.shape}
-        self.load_state_dict(taken, strict=False)
-        return sorted(taken)
+        same = {k: v for k, v in state.items()
+                if (k == "log_gains" or k.startswith("hyper_")) and k in own and own[k].shape == v.shape}
+        self.load_state_dict(same, strict=False)
+        return sorted(taken + list(same))

@@ -93,8 +93,38 @@ class GDN(nn.Module):
         gamma = lower_bound(self.gamma, self._gamma_bound) ** 2 - self._pedestal
         return beta, gamma
 
+    @torch.no_grad()
+    def grow_from(self, beta: torch.Tensor, gamma: torch.Tensor) -> None:
+        """Take a narrower GDN's parameters for the first channels; old and new channels do not
+        normalize each other (zero cross terms), so the old channels' outputs are unchanged."""
+        old = beta.shape[0]
+        if old > self.beta.shape[0] or gamma.shape != (old, old):
+            raise ValueError(f"cannot grow a GDN of {old} channels into {self.beta.shape[0]}")
+        self.beta[:old] = beta
+        zero = self._gamma_bound  # the parameter value of an effective 0
+        self.gamma[:old, old:] = zero
+        self.gamma[old:, :old] = zero
+        self.gamma[:old, :old] = gamma
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         beta, gamma = self.effective_params()
         c = gamma.shape[0]
         norm = torch.sqrt(F.conv2d(x * x, gamma.view(c, c, 1, 1), beta))
         return x * norm if self.inverse else x / norm
+
+
+def grow_weight(old: torch.Tensor, new: torch.Tensor, transposed: bool, zero_new_inputs: bool = True) -> torch.Tensor:
+    """A convolution weight grown Net2Net-style: `old` in the leading slice of `new`'s initialisation, and the
+    weights from new input channels to old output channels zeroed, so the old outputs are unchanged and the
+    new channels start learning from random weights (`zero_new_inputs=False` where the new inputs are known to
+    start at zero). Conv weights are out×in×k…, transposed ones in×out×k…."""
+    if old.shape[2:] != new.shape[2:] or any(o > n for o, n in zip(old.shape, new.shape)):
+        raise ValueError(f"cannot grow {tuple(old.shape)} into {tuple(new.shape)}")
+    out_dim, in_dim = (1, 0) if transposed else (0, 1)
+    grown = new.detach().clone()
+    index: list[slice] = [slice(None)] * new.dim()
+    index[out_dim], index[in_dim] = slice(0, old.shape[out_dim]), slice(old.shape[in_dim], None)
+    if zero_new_inputs:
+        grown[tuple(index)] = 0.0
+    grown[tuple(slice(0, d) for d in old.shape)] = old
+    return grown

@@ -90,7 +90,10 @@ class ImageTask:
         if self.init_from:
             assert isinstance(model, ImageCodecModel)
             state = torch.load(self.init_from, map_location="cpu", weights_only=False)
-            self.warm_started = model.warm_start(state.get("model", state))
+            try:
+                self.warm_started = model.warm_start(state.get("model", state))
+            except ValueError as exc:
+                raise SystemExit(f"--init {self.init_from}: {exc}") from None
         return model
 
     def batch(self, n: int) -> torch.Tensor:

@@ -39,9 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latent", type=int, help="override the profile's latent channels M")
     p.add_argument("--arch", choices=["factorized", "hyperprior"], default="factorized", help="image model family")
     p.add_argument("--hyper", type=int, help="hyperprior: channels of z (default 64)")
-    p.add_argument("--init", help="new run: warm-start from this checkpoint (image: g_a, g_s and gains, e.g. a "
-                                  "factorized model for --arch hyperprior; audio: every tensor, grown into a "
-                                  "wider model with the old function kept)")
+    p.add_argument("--init", help="new run: warm-start from this checkpoint (image: g_a, g_s and gains, e.g. a factorized "
+                                  "model for --arch hyperprior, and a hyperprior's entropy model; both modalities: "
+                                  "grown into a wider model (--channels) with the old function kept)")
     p.add_argument("--steps", type=int, default=30000, help="total optimizer steps (the LR schedule spans them)")
     p.add_argument("--batch", type=int, default=8, help="batch size per process")
     p.add_argument("--crop", type=int, default=128, help="image crop size")

@@ -82,6 +82,43 @@ def test_warm_start_takes_transforms_and_gains_only():
     assert torch.equal(target.synthesis.net[0].weight, source.synthesis.net[0].weight)
 
 
+def _perturbed_hyperprior(channels: int) -> HyperpriorCodecModel:
+    model = HyperpriorCodecModel(HyperpriorConfig(channels=channels, latent=16, hyper=8))
+    with torch.no_grad():  # GDNs with cross terms, as after training (the initial gamma is diagonal)
+        for module in model.modules():
+            if hasattr(module, "gamma"):
+                module.gamma.add_(0.2 * torch.rand_like(module.gamma))
+    return model
+
+
+def test_a_wider_hyperprior_grown_from_a_narrower_one_starts_with_its_function():
+    torch.manual_seed(0)
+    source = _perturbed_hyperprior(8)
+    target = HyperpriorCodecModel(HyperpriorConfig(channels=12, latent=16, hyper=8))
+    taken = target.warm_start(source.state_dict())
+    assert set(taken) == set(source.state_dict()) - {"lambdas", "scales"}  # entropy model and gains included
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        y = source.analysis(x)
+        assert torch.allclose(target.analysis(x), y, atol=1e-5)
+        assert torch.allclose(target.synthesis(y), source.synthesis(y), atol=1e-5)
+    for key in ("hyper_synthesis", "hyper_density", "log_gains"):
+        assert all(torch.equal(v, target.state_dict()[k]) for k, v in source.state_dict().items() if k.startswith(key))
+    # the new channels learn: weights from them into the old channels start at 0 and receive gradients
+    target.train()
+    level = torch.tensor([1])
+    target.loss(target(x, level), level).backward()
+    grown = target.synthesis.net[2].weight  # ConvTranspose2d: in × out × 5 × 5
+    assert torch.all(grown[8:, :8] == 0) and grown.grad[8:, :8].abs().sum() > 0
+
+
+def test_growth_refuses_another_latent_width():
+    source = HyperpriorCodecModel(HyperpriorConfig(channels=8, latent=16, hyper=8))
+    target = HyperpriorCodecModel(HyperpriorConfig(channels=8, latent=24, hyper=8))
+    with pytest.raises(ValueError, match="latent channels differ"):
+        target.warm_start(source.state_dict())
+
+
 def test_parameter_groups():
     hyper = build_model(TINY["hyperprior"][0])
     groups = hyper.parameter_groups()
