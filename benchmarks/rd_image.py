@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, features
 
-from aecodec.metrics import bd_psnr, bd_rate, psnr
+from aecodec.metrics import bd_psnr, bd_rate, psnr, rate_ratio_at
 
 sys.path.insert(0, str(Path(__file__).parent))
 from reference_curves import CURVES as REFERENCE_CURVES  # noqa: E402
@@ -164,6 +164,9 @@ def bd_table(curves: dict, peers: list[str]) -> dict:
                                            [x["bpp"] for x in a], [x["psnr"] for x in a]),
                 "bd_psnr_db": bd_psnr([x["bpp"] for x in c], [x["psnr"] for x in c],
                                       [x["bpp"] for x in a], [x["psnr"] for x in a]),
+                # aecodec's rate / the peer's at every whole dB both curves reach
+                "rate_ratio_by_psnr": rate_ratio_at([x["bpp"] for x in c], [x["psnr"] for x in c],
+                                                    [x["bpp"] for x in a], [x["psnr"] for x in a], range(15, 60)),
             }
         except ValueError as e:
             out[name] = {"error": str(e)}
@@ -304,6 +307,13 @@ def main(argv=None) -> int:
             print(f"| {name} | {v['bd_rate_percent']:+.1f} % | {v['bd_psnr_db']:+.2f} dB |")
     for name, why in unavailable.items():
         print(f"| {name} | unavailable: {why} | |")
+    ratios = {name: v["rate_ratio_by_psnr"] for name, v in bd.items() if v.get("rate_ratio_by_psnr")}
+    if ratios:
+        grid = sorted({p for r in ratios.values() for p in r})
+        print("\naecodec's bits / the peer's at equal PSNR (where the BD-rate is won or lost):\n")
+        print("| peer | " + " | ".join(f"{p:.0f} dB" for p in grid) + " |\n|---|" + "---|" * len(grid))
+        for name, r in ratios.items():
+            print(f"| {name} | " + " | ".join(f"{r[p]:.2f}" if p in r else "" for p in grid) + " |")
     print(f"\nwrote {out_dir / 'rd_image.json'} and {', '.join(plots) or 'no plots'} ({result['seconds']} s)")
     return 0
 

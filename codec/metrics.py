@@ -89,6 +89,19 @@ def bd_rate(rate_anchor, psnr_anchor, rate_test, psnr_test) -> float:
     return float((np.exp(_mean_difference(pa, la, pt, lt)) - 1) * 100)
 
 
+def rate_ratio_at(rate_anchor, psnr_anchor, rate_test, psnr_test, psnr_points) -> dict[float, float]:
+    """test rate / anchor rate at equal PSNR, at each of `psnr_points` inside both curves (the same pchip of
+    ln(rate) over PSNR as bd_rate): where along the curve a BD-rate figure is won or lost."""
+    from scipy.interpolate import PchipInterpolator
+
+    pa, la = _sorted_strict(psnr_anchor, np.log(rate_anchor))
+    pt, lt = _sorted_strict(psnr_test, np.log(rate_test))
+    lo, hi = max(pa.min(), pt.min()), min(pa.max(), pt.max())
+    inside = [float(p) for p in psnr_points if lo <= p <= hi]
+    fa, ft = PchipInterpolator(pa, la), PchipInterpolator(pt, lt)
+    return {p: float(np.exp(ft(p) - fa(p))) for p in inside}
+
+
 def bd_psnr(rate_anchor, psnr_anchor, rate_test, psnr_test) -> float:
     """Bjøntegaard delta PSNR in dB of test vs anchor at equal rate."""
     la, pa = _sorted_strict(np.log(rate_anchor), psnr_anchor)

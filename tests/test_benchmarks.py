@@ -33,6 +33,8 @@ def test_rd_image_smoke(tmp_path):
     assert len(report["rows"]) == 2 * 2 + 2 * (12 + 12)
     assert "bmshj2018" in report["reference_curves"]["source"]
     assert all(r["ms_ssim"] is not None for r in report["rows"])
+    ratios = report["bd_vs_peers"]["webp"]["rate_ratio_by_psnr"]
+    assert ratios and all(v > 0 for v in ratios.values())
     for name in ("rd_psnr.png", "rd_msssim.png", "crops.png"):
         assert (out / name).stat().st_size > 1000
 
