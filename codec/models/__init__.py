@@ -24,6 +24,8 @@ RETIRED_MODELS = {
                                         "development builds",
     "32ccb00e278556d771388a7f9f9e77c2": "model image-hyperprior 32ccb00e278556d771388a7f9f9e77c2 of aecodec 0.4.0 "
                                         "development builds",
+    "0f306bc7ffbf6155ff407c8e5fc137ba": "model image-hyperprior 0f306bc7ffbf6155ff407c8e5fc137ba of aecodec 0.4.0 "
+                                        "development builds",
 }
 
 _registry_lock = threading.Lock()
