@@ -1,4 +1,4 @@
-"""Is `python -m aecodec.train --compile` worth its compile time here? Eager vs torch.compile training steps.
+"""Is `python -m aecodec.train --compile` (or `--bf16`) worth it here? Training steps/s of each, side by side.
 
 Builds the model of a training checkpoint (default: the shipped image-hyperprior's) and the training task of
 the trainer's own arguments (after `--`), then alternates blocks of eager and compiled optimizer steps in one
@@ -25,6 +25,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--block", type=int, default=10, help="steps per block")
+    p.add_argument("--variants", default="eager,compiled",
+                   help="comma list from eager, compiled, bf16-eager, bf16-compiled (bf16: autocast of the transforms)")
     p.add_argument("trainer_args", nargs=argparse.REMAINDER, help="-- then the arguments of python -m aecodec.train")
     a = p.parse_args()
 
@@ -48,10 +50,19 @@ def main() -> None:
     optimizer = torch.optim.Adam(model.parameter_groups(), lr=1e-6)
     levels = len(task.config.lambdas)
 
-    def forward_and_loss(x: torch.Tensor, level: torch.Tensor, extra: dict) -> torch.Tensor:
-        return model.loss(model(x, level, **extra), level)
+    def with_dtype(dtype):
+        def forward_and_loss(x: torch.Tensor, level: torch.Tensor, extra: dict) -> torch.Tensor:
+            model.transform_dtype = dtype
+            return model.loss(model(x, level, **extra), level)
+        return forward_and_loss
 
-    variants = {"eager": forward_and_loss, "compiled": torch.compile(forward_and_loss)}
+    makers = {
+        "eager": lambda: with_dtype(None),
+        "compiled": lambda: torch.compile(with_dtype(None)),
+        "bf16-eager": lambda: with_dtype(torch.bfloat16),
+        "bf16-compiled": lambda: torch.compile(with_dtype(torch.bfloat16)),
+    }
+    variants = {name: makers[name]() for name in a.variants.split(",")}
 
     def step(fn) -> None:
         batch = task.batch(args.batch)
@@ -75,7 +86,9 @@ def main() -> None:
             seconds[name] += time.time() - t
         done = a.block * (r + 1)
         print(f"round {r + 1}: " + ", ".join(f"{k} {done / s:.3f} steps/s" for k, s in seconds.items()), flush=True)
-    print(f"{' '.join(argv)}, {a.threads} threads: compiled / eager = ×{seconds['eager'] / seconds['compiled']:.2f}")
+    first = next(iter(seconds))
+    ratios = ", ".join(f"{k} ×{seconds[first] / s:.2f}" for k, s in seconds.items() if k != first)
+    print(f"{' '.join(argv)}, {a.threads} threads: relative to {first}: {ratios}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from aecodec.metrics import mel_filterbank
 from .audio_discriminator import MultiScaleSTFTDiscriminator
 from .entropy_models import FactorizedDensity, gained_likelihood
 from .layers import grow_weight
-from .rate_ladder import GainedLatentModel
+from .rate_ladder import GainedLatentModel, grow_log_gains
 
 SAMPLE_RATE = 24_000
 # rate points (λ on the distortion, rate in kbps); one gain vector each. Spaced ×3 because the rate
@@ -425,23 +425,6 @@ class AudioCodecModel(GainedLatentModel):
             # the discriminator's own loss touches only its parameters (see audio_discriminator)
             total = total + w.adversarial * out["adv_g"] + w.feature * out["feature"] + out["disc"]
         return total
-
-
-def grow_log_gains(old: torch.Tensor, old_lambdas: tuple[float, ...], new_lambdas: tuple[float, ...],
-                   channels: int) -> torch.Tensor:
-    """K_old×C_old log gains -> K_new×channels: rows by log-linear inter/extrapolation in log λ, new
-    channels at the median of the old ones per rate point."""
-    log_old = torch.log(torch.tensor(old_lambdas, dtype=torch.float64))
-    rows = []
-    for lam in new_lambdas:
-        x = math.log(lam)
-        hi = int(torch.searchsorted(log_old, torch.tensor(x, dtype=torch.float64)).clamp(1, len(old_lambdas) - 1))
-        lo = hi - 1
-        t = (x - float(log_old[lo])) / float(log_old[hi] - log_old[lo]) if len(old_lambdas) > 1 else 0.0
-        rows.append(old[lo] + (old[hi] - old[lo]) * t)
-    grown = torch.stack(rows).float()
-    extra = grown.median(dim=1, keepdim=True).values.expand(-1, channels - grown.shape[1])
-    return torch.cat([grown, extra], dim=1)
 
 
 def pad_to_hop(x: torch.Tensor, hop: int) -> torch.Tensor:

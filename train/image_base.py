@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import GDN, grow_weight
-from .rate_ladder import GainedLatentModel
+from .rate_ladder import GainedLatentModel, grow_log_gains
 
 DOWNSAMPLE = 16  # four stride-2 stages
 
@@ -65,13 +65,14 @@ class ImageCodecModel(GainedLatentModel):
         return (lam * 255.0**2 * out["mse"] + out["bpp"]).mean()
 
     @torch.no_grad()
-    def warm_start(self, state: dict[str, torch.Tensor]) -> list[str]:
+    def warm_start(self, state: dict[str, torch.Tensor], lambdas: tuple[float, ...] | None = None) -> list[str]:
         """Start from another image checkpoint of the same latent width M; returns the keys taken.
 
         g_a and g_s carry over, grown Net2Net-style when this model's hidden width N is larger (the old
         channels compute exactly what they did, the new ones start from random weights that the old ones do not
-        see yet: the grown model starts with the old model's rate and distortion). The gains carry over when the
-        ladders have the same length, and a hyperprior's entropy model (h_a, h_s, the z density) when both
+        see yet: the grown model starts with the old model's rate and distortion). The gains carry over; for a
+        rate point not in the old ladder (`lambdas`, the old λs; default this model's) they are inter- or
+        extrapolated log-linearly in log λ. A hyperprior's entropy model (h_a, h_s, the z density) when both
         models are hyperpriors of the same M and H. From a factorized model (the hyperprior's stage 1) only the
         transforms and gains carry over; the entropy model is learnt afresh.
         """
@@ -96,7 +97,13 @@ class ImageCodecModel(GainedLatentModel):
                     module.grow_from(state[f"{key}.beta"], state[f"{key}.gamma"])
                     taken += [f"{key}.beta", f"{key}.gamma"]
         own = self.state_dict()
-        same = {k: v for k, v in state.items()
-                if (k == "log_gains" or k.startswith("hyper_")) and k in own and own[k].shape == v.shape}
+        same = {k: v for k, v in state.items() if k.startswith("hyper_") and k in own and own[k].shape == v.shape}
         self.load_state_dict(same, strict=False)
+        if "log_gains" in state:
+            old_lambdas = tuple(lambdas) if lambdas is not None else tuple(self.lambdas.tolist())
+            if len(old_lambdas) != state["log_gains"].shape[0]:
+                raise ValueError(f"{len(old_lambdas)} λs for {state['log_gains'].shape[0]} trained gain vectors")
+            self.log_gains.copy_(grow_log_gains(state["log_gains"], old_lambdas, tuple(self.lambdas.tolist()),
+                                                self.log_gains.shape[1]))
+            taken.append("log_gains")
         return sorted(taken + list(same))

@@ -21,6 +21,27 @@ def initial_log_gains(levels: int, channels: int) -> nn.Parameter:
     return nn.Parameter(torch.linspace(math.log(0.5), math.log(4.0), levels)[:, None].repeat(1, channels).contiguous())
 
 
+def grow_log_gains(old: torch.Tensor, old_lambdas: tuple[float, ...], new_lambdas: tuple[float, ...],
+                   channels: int) -> torch.Tensor:
+    """K_old×C_old log gains -> K_new×channels: rows of λs in both ladders as they were, others by log-linear
+    inter/extrapolation in log λ; new channels at the median of the old ones per rate point."""
+    log_old = torch.log(torch.tensor(old_lambdas, dtype=torch.float64))
+    rows = []
+    for lam in new_lambdas:
+        same = [i for i, o in enumerate(old_lambdas) if math.isclose(o, lam, rel_tol=1e-6)]
+        if same:  # a trained rate point keeps its gains exactly
+            rows.append(old[same[0]].double())
+            continue
+        x = math.log(lam)
+        hi = int(torch.searchsorted(log_old, torch.tensor(x, dtype=torch.float64)).clamp(1, len(old_lambdas) - 1))
+        lo = hi - 1
+        t = (x - float(log_old[lo])) / float(log_old[hi] - log_old[lo]) if len(old_lambdas) > 1 else 0.0
+        rows.append(old[lo] + (old[hi] - old[lo]) * t)
+    grown = torch.stack(rows).float()
+    extra = grown.median(dim=1, keepdim=True).values.expand(-1, channels - grown.shape[1])
+    return torch.cat([grown, extra], dim=1)
+
+
 class GainedLatentModel(nn.Module):
     """Base of the codec models: gains per rate point, λ per rate point, noisy/rounded quantization.
 

@@ -69,11 +69,14 @@ class ImageTask:
         else:
             base = PROFILES[args.profile]
             channels, latent = args.channels or base.channels, args.latent or base.latent
+            lambdas = tuple(float(v) for v in args.lambdas) if getattr(args, "lambdas", None) else base.lambdas
+            if list(lambdas) != sorted(set(lambdas)):
+                raise SystemExit(f"--lambdas must be strictly ascending, got {list(lambdas)}")
             if args.arch == "hyperprior":
                 self.config = HyperpriorConfig(channels=channels, latent=latent, hyper=args.hyper or 64,
-                                               lambdas=base.lambdas)
+                                               lambdas=lambdas)
             else:
-                self.config = ModelConfig(channels=channels, latent=latent, lambdas=base.lambdas)
+                self.config = ModelConfig(channels=channels, latent=latent, lambdas=lambdas)
         self.init_from = None if resume_config else args.init
         self.warm_started: list[str] = []
         self.sampler = CropSampler(args.data, args.crop, seed=args.seed * 1000 + rank)
@@ -90,8 +93,9 @@ class ImageTask:
         if self.init_from:
             assert isinstance(model, ImageCodecModel)
             state = torch.load(self.init_from, map_location="cpu", weights_only=False)
+            old_lambdas = tuple(state["config"]["lambdas"]) if "config" in state else self.config.lambdas
             try:
-                self.warm_started = model.warm_start(state.get("model", state))
+                self.warm_started = model.warm_start(state.get("model", state), old_lambdas)
             except ValueError as exc:
                 raise SystemExit(f"--init {self.init_from}: {exc}") from None
         return model

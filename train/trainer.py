@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latent", type=int, help="override the profile's latent channels M")
     p.add_argument("--arch", choices=["factorized", "hyperprior"], default="factorized", help="image model family")
     p.add_argument("--hyper", type=int, help="hyperprior: channels of z (default 64)")
+    p.add_argument("--lambdas", type=float, nargs="+",
+                   help="rate points λ of a new run (ascending; default: the profile's); with --init the trained "
+                        "gains are inter- or extrapolated log-linearly in log λ to the new points")
     p.add_argument("--init", help="new run: warm-start from this checkpoint (image: g_a, g_s and gains, e.g. a factorized "
                                   "model for --arch hyperprior, and a hyperprior's entropy model; both modalities: "
                                   "grown into a wider model (--channels) with the old function kept)")
@@ -66,7 +69,6 @@ def build_parser() -> argparse.ArgumentParser:
     audio.add_argument("--activation", choices=sorted(ACTIVATIONS),
                        help="audio activation of a new run (elu = audio-edge's; relu / leaky_relu run faster in ONNX "
                             "Runtime); with --init the weights carry over and the run fine-tunes the swap")
-    audio.add_argument("--lambdas", type=float, nargs="+", help="audio rate points λ of a new run (ascending)")
     audio.add_argument("--data-weights", type=float, nargs="+",
                        help="audio: sampling weight of each --data folder (default: in proportion to its duration)")
     audio.add_argument("--val-fraction", type=float, default=0.0,

@@ -5,7 +5,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from aecodec.train.audio_model import AudioCodecModel, AudioConfig, grow_log_gains  # noqa: E402
+from aecodec.train.audio_model import AudioCodecModel, AudioConfig  # noqa: E402
+from aecodec.train.rate_ladder import grow_log_gains  # noqa: E402
 
 
 def _small(**kw) -> AudioConfig:

@@ -5,6 +5,7 @@ saved Adam state) and the config dicts are a compatibility contract with every c
 so far: the fingerprints below were taken from the models as they were before the restructure.
 """
 import hashlib
+import math
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,26 @@ def test_a_wider_hyperprior_grown_from_a_narrower_one_starts_with_its_function()
     target.loss(target(x, level), level).backward()
     grown = target.synthesis.net[2].weight  # ConvTranspose2d: in × out × 5 × 5
     assert torch.all(grown[8:, :8] == 0) and grown.grad[8:, :8].abs().sum() > 0
+
+
+def test_a_longer_ladder_keeps_the_trained_gains_and_extrapolates_the_new_points():
+    """--lambdas with --init: new low rate points start from gains extrapolated in log λ (coarser quantization)."""
+    torch.manual_seed(0)
+    source = _perturbed_hyperprior(8)
+    with torch.no_grad():
+        source.log_gains.add_(0.1 * torch.randn_like(source.log_gains))
+    old = tuple(source.lambdas.tolist())
+    lambdas = (old[0] / 4, old[0] / 2, *old)
+    target = HyperpriorCodecModel(HyperpriorConfig(channels=8, latent=16, hyper=8, lambdas=lambdas))
+    taken = target.warm_start(source.state_dict(), old)
+    assert "log_gains" in taken and target.log_gains.shape == (len(old) + 2, 16)
+    assert torch.equal(target.log_gains[2:], source.log_gains)
+    slope = (source.log_gains[1] - source.log_gains[0]) / (math.log(old[1]) - math.log(old[0]))
+    for row, factor in ((0, 4), (1, 2)):  # the old ladder's first interval, continued in log λ
+        expected = source.log_gains[0] - slope * math.log(factor)
+        assert torch.allclose(target.log_gains[row], expected, atol=1e-5)
+    with pytest.raises(ValueError, match="trained gain vectors"):
+        target.warm_start(source.state_dict(), old[1:])
 
 
 def test_growth_refuses_another_latent_width():
