@@ -7,8 +7,6 @@ saturates with full 8-bit weights (measured here: -2 dB from one layer), so weig
 resolution; GDN layers let us rescale every channel exactly (the producing convolution's output
 channel, the GDN's β and γ, the consuming convolution's input channel), which equalizes the ranges
 before quantization. GDN itself (x², its 1×1 convolution, sqrt, divide) stays in float.
-A DepthToSpace after a quantized convolution moves its uint8 codes rather than floats (`quantized_data_movement`):
-the same values, a quarter of the memory traffic.
 
 Two INT8 targets (`Int8Options.target`):
 - "cpu": ONNX Runtime's CPU kernels: asymmetric uint8 activations, 7-bit per-channel int8 weights, Q/DQ also
@@ -320,7 +318,6 @@ def quantize_int8(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]], opts
                         nodes_to_quantize=[c.node for c in chosen], calibrate_method=method,
                         extra_options=extra)
     stored_fp16 = store_weights_fp16(dst) if opts.float_weights_fp16 else []
-    moved = [] if trt else quantized_data_movement(dst)
     if trt:
         drop_unused_opsets(dst)  # constant folding imports ORT's own domains; TensorRT's parser needs none
         problems = trt_qdq_problems(onnx.load(str(dst)))
@@ -336,42 +333,8 @@ def quantize_int8(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]], opts
             + (f" {opts.percentile}" if opts.calibrate_method == "Percentile" else ""),
             "quantized_convs": [c.weight for c in chosen],
             "float_convs": [c.weight for c in convs if c not in chosen],
-            "gdn_equalized": len(blocks),
-            "float_ops": "GDN (x², 1×1 conv, sqrt, div / mul), the float convs"
-            + ("" if moved else ", DepthToSpace"),
-            "depth_to_space_on_uint8": moved,
+            "gdn_equalized": len(blocks), "float_ops": "GDN (x², 1×1 conv, sqrt, div / mul), DepthToSpace, the float convs",
             "float_weights_stored_fp16": stored_fp16}
-
-
-def quantized_data_movement(path: Path) -> list[str]:
-    """Let every DepthToSpace that reads a DequantizeLinear run on the quantized codes: a QuantizeLinear →
-    DequantizeLinear pair with the same scale and zero point goes after it, which ONNX Runtime fuses into a
-    uint8 DepthToSpace (DQ → DepthToSpace → Q). Exact: the op only moves values, and Q(DQ(q)) = q.
-    Measured on an AVX-512 VNNI machine, 2 threads: the decoder's largest DepthToSpace 38 → 14 ms.
-    Returns the names of the DepthToSpace nodes changed."""
-    model = onnx.load(str(path))
-    made = producers(model)
-    nodes: list[onnx.NodeProto] = []
-    moved: list[str] = []
-    for n in model.graph.node:
-        nodes.append(n)
-        source = made.get(n.input[0]) if n.op_type == "DepthToSpace" else None
-        if source is None or source.op_type != "DequantizeLinear" or len(source.input) < 3:
-            continue
-        scale, zero_point = source.input[1], source.input[2]
-        out, moved_raw = n.output[0], f"{n.output[0]}__float"
-        n.output[0] = moved_raw
-        nodes.append(helper.make_node("QuantizeLinear", [moved_raw, scale, zero_point], [f"{out}__codes"],
-                                      name=f"{n.name}__quantize"))
-        nodes.append(helper.make_node("DequantizeLinear", [f"{out}__codes", scale, zero_point], [out],
-                                      name=f"{n.name}__dequantize"))
-        moved.append(n.name)
-    if moved:
-        del model.graph.node[:]
-        model.graph.node.extend(nodes)
-        onnx.checker.check_model(model)
-        onnx.save(model, str(path))
-    return moved
 
 
 def drop_unused_opsets(path: Path) -> None:

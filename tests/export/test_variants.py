@@ -254,28 +254,3 @@ def test_cli_and_api_precision(variant_bundle, hyperprior_bundle, tmp_path, capf
     assert main(["models", "--model", str(folder), "--json"]) == 0
     rows = json.loads(capfd.readouterr().out)
     assert {v["name"] for v in rows[0]["variants"]} >= {"fp32", "int8", "fp16", "int8-ort", "mobile"}
-
-
-def test_depth_to_space_moves_uint8_codes_and_changes_no_value(variant_bundle):
-    """The INT8 decoder's DepthToSpace after a quantized conv runs on its codes (Q/DQ pair after it): same output."""
-    import onnx
-    import onnxruntime as ort
-
-    folder, _ = variant_bundle
-    made = json.loads((folder / "manifest.json").read_text())["variants"]["int8"]["made"]["decoder"]
-    assert made["depth_to_space_on_uint8"] and "DepthToSpace" not in made["float_ops"]
-    model = onnx.load(str(folder / "decoder.int8.onnx"))
-    pairs = {n.name for n in model.graph.node if n.name.endswith(("__quantize", "__dequantize"))}
-    assert len(pairs) == 2 * len(made["depth_to_space_on_uint8"])
-    # the same graph without the pairs: DepthToSpace on the dequantized floats
-    plain = onnx.load(str(folder / "decoder.int8.onnx"))
-    restored = {n.output[0] for n in plain.graph.node if n.name.endswith("__dequantize")}
-    kept = [n for n in plain.graph.node if n.name not in pairs]
-    for n in kept:  # DepthToSpace writes the name its dequantize pair wrote
-        n.output[:] = [x[: -len("__float")] if x.endswith("__float") and x[: -len("__float")] in restored else x
-                       for x in n.output]
-    del plain.graph.node[:]
-    plain.graph.node.extend(kept)
-    feeds = {"latent": np.random.default_rng(0).normal(0, 3, (1, 16, 6, 5)).astype(np.float32)}
-    run = lambda m: ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]  # noqa: E731
-    assert np.array_equal(run(model), run(plain))
