@@ -45,13 +45,13 @@ def render(manifest: dict, train_command: str, hardware: str, notes: str = "") -
     return render_image(manifest, train_command, hardware, notes)
 
 
-def curve_text(training: dict) -> str:
+def curve_text(training: dict, levels: int) -> str:
     """The validation curve (BD-rate vs WebP against steps) when the run logged it (--val-bd-rate)."""
     curve = training.get("validation_curve") or []
     if not curve:
         return ""
     rows = "\n".join(f"| {c['step']} | {c['bd_rate_vs_webp']:+.1f} % |" for c in curve)
-    return ("\nValidation curve (all 8 rate points on the validation folder, BD-rate vs WebP method 6 on the same "
+    return (f"\nValidation curve (all {levels} rate points on the validation folder, BD-rate vs WebP method 6 on the same "
             f"images; lower is better):\n\n| step | BD-rate vs WebP |\n|---|---|\n{rows}\n")
 
 
@@ -125,7 +125,7 @@ Step {val.get('step', '?')}:
 | rate point | bpp | PSNR (dB, 8-bit RGB) |
 |---|---|---|
 {val_rows}
-{curve_text(t)}
+{curve_text(t, len(cfg['lambdas']))}
 ## Export checks
 ONNX Runtime (CPU) vs PyTorch on fixed inputs: latent max |Δ| {p['latent_max_abs_diff']:.1e}, reconstruction
 max |Δ| {p['image_max_abs_diff']:.1e}, rounded-latent flips {p['rounded_latent_flips']} of {p['latents_checked']:,}

@@ -26,6 +26,8 @@ RETIRED_MODELS = {
                                         "development builds",
     "0f306bc7ffbf6155ff407c8e5fc137ba": "model image-hyperprior 0f306bc7ffbf6155ff407c8e5fc137ba of aecodec 0.4.0 "
                                         "development builds",
+    "e642d91b4219e3f124163e0eb015692c": "model image-hyperprior e642d91b4219e3f124163e0eb015692c of aecodec 0.4.0 "
+                                        "development builds",
 }
 
 _registry_lock = threading.Lock()
