@@ -127,23 +127,28 @@ def test_model_config_round_trip():
 
 def test_runs_under_torchrun_ddp(tiny_run, tmp_path):
     """The same entry point trains with 2 processes under torchrun (gloo on CPU), launched as on several
-    machines (--nnodes/--node-rank/--master-addr/--master-port, here one node), and resumes under it."""
+    machines (--nnodes/--node-rank/--master-addr/--master-port, here one node), resuming a checkpoint (one
+    launch: the tiny run's step-4 checkpoint, written by a single process, is the one it resumes)."""
+    import shutil
     import socket
     import subprocess
     import sys
 
     root, args, _ = tiny_run
+    (tmp_path / "ddp").mkdir()
+    shutil.copy(root / "run" / "last.pt", tmp_path / "ddp" / "last.pt")
+    before = torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)
     out = [a if a != str(root / "run") else str(tmp_path / "ddp") for a in args]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     launch = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--node-rank", "0", "--master-addr",
               "127.0.0.1", "--master-port", str(port), "--nproc-per-node", "2", "-m", "aecodec.train", *out]
-    for steps in ("3", "5"):
-        res = subprocess.run(launch + ["--steps", steps, "--max-minutes", "30"], capture_output=True, text=True,
-                             timeout=180)
-        assert res.returncode == 0, res.stderr[-2000:]
-    assert torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)["step"] == 5
+    res = subprocess.run(launch + ["--steps", "6", "--max-minutes", "30"], capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr[-2000:]
+    after = torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)
+    assert before["step"] == 4 and after["step"] == 6
+    assert any(not torch.equal(v, before["model"][k]) for k, v in after["model"].items())  # both steps trained
     assert "resumed from" in (tmp_path / "ddp" / "train.log").read_text()
 
 
