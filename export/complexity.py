@@ -3,7 +3,7 @@
 Counted from the layer shapes seen in one forward pass of each transform (forward hooks), so the
 count follows the architecture instead of a hand-written formula per model. Convolutions count
 out_elements × in_channels × taps; transposed convolutions in_elements × out_channels × taps (each
-input tap scatters to all taps); GDN C² per pixel. Activations and pixel shuffles are free.
+input tap scatters to all taps); GDN C² per pixel; the Fourier audio decoder's inverse DFT its matrix per frame. Activations and pixel shuffles are free.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from aecodec.train.audio_model import AudioCodecModel
+from aecodec.train.audio_model import AudioCodecModel, OverlapAddSynthesis
 from aecodec.train.checkpoint_io import AnyModel
 from aecodec.train.hyperprior import HyperpriorCodecModel
 from aecodec.train.integer_hyper import IntegerConv
@@ -33,6 +33,8 @@ def layer_macs(layer: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:
         return out.numel() * layer.conv.in_channels * 9
     if isinstance(layer, GDN):
         return inp.numel() * inp.shape[1]
+    if isinstance(layer, OverlapAddSynthesis):  # the inverse DFT: a (2·bins → 2·hop) matrix per frame
+        return inp.numel() * 2 * layer.hop
     return 0
 
 
@@ -46,7 +48,8 @@ def count_macs(fn: Callable[[], object], module: nn.Module) -> int:
         total += layer_macs(layer, args[0], out)
 
     handles = [m.register_forward_hook(hook) for m in module.modules()
-               if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d, IntegerConv, GDN))]
+               if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d, IntegerConv, GDN,
+                                 OverlapAddSynthesis))]
     try:
         fn()
     finally:

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from aecodec.train.audio_model import AudioCodecModel
+from aecodec.train.audio_model import AudioCodecModel, AudioDecoder
 from aecodec.train.checkpoint_io import AnyModel
 from aecodec.train.hyperprior import HyperpriorCodecModel
 
@@ -64,7 +64,8 @@ def export_graphs(model: AnyModel, folder: Path) -> None:
         cfg = model.config
         export_graph(model.encoder, (torch.zeros(1, 1, cfg.hop * 4),), folder / "encoder.onnx",
                      {"audio": AUDIO_AXES}, {"latent": AUDIO_AXES})
-        decoder = subpixel_audio_decoder(model.decoder) if AUDIO_SUBPIXEL else model.decoder
+        decoder = subpixel_audio_decoder(model.decoder) if AUDIO_SUBPIXEL and isinstance(model.decoder, AudioDecoder) \
+            else model.decoder
         export_graph(decoder, (torch.zeros(1, cfg.latent, 4),), folder / "decoder.onnx",
                      {"latent": AUDIO_AXES}, {"audio": AUDIO_AXES})
         return

@@ -249,6 +249,16 @@ def render_audio(manifest: dict, train_command: str, hardware: str, notes: str =
     units = cfg.get("residual_units", 2)
     dilations = ", ".join(str(3**i) for i in range(units))
     init = f", warm start from `{a['init']}`" if a.get("init") else ""
+    if cfg.get("decoder") == "fourier":
+        dim, hidden, blocks = cfg.get("fourier_dim", 256), cfg.get("fourier_hidden", 768), cfg.get("fourier_blocks", 6)
+        decoder_text = (f"The decoder works at the latent frame rate (Vocos-style): a 3-tap conv to {dim} channels, "
+                        f"{blocks} ConvNeXt blocks\n(3-tap depthwise conv, channel LayerNorm, 1×1 convs {dim} → {hidden} → "
+                        f"{dim}, GELU, layer scale), a 1×1 conv to the log-magnitude and phase of a\n"
+                        f"{2 * manifest['hop']}-point spectrum per frame, inverse DFT, periodic Hann window and overlap-add at "
+                        f"the hop.")
+    else:
+        decoder_text = (f"The decoder mirrors it with transposed convs ({decoder_width} channels at\n"
+                        f"its output end, doubling towards the latent).")
     return f"""# Model card: `{manifest['name']}` (audio, {manifest.get('profile', 'edge')} profile)
 
 Model id `{manifest['model_id']}` (content hash of encoder.onnx, decoder.onnx, tables.npz).
@@ -257,8 +267,7 @@ Model id `{manifest['model_id']}` (content hash of encoder.onnx, decoder.onnx, t
 A SEANet-style 1-D convolutional waveform autoencoder: encoder = 7-tap conv, then per stride
 ({', '.join(str(s) for s in cfg['strides'])}) {units} dilated residual units (dilation {dilations}; {ACTIVATION_TEXT[cfg.get('activation', 'elu')]}) and a strided conv doubling the
 width from {cfg['channels']} channels; a 3-tap conv to {cfg['latent']} latent channels at {manifest['frame_rate']:g} frames/s
-({cfg['sample_rate']} Hz / hop {manifest['hop']}). The decoder mirrors it with transposed convs ({decoder_width} channels at
-its output end, doubling towards the latent). No recurrent layers. Scalar quantisation with a per-channel
+({cfg['sample_rate']} Hz / hop {manifest['hop']}). {decoder_text} No recurrent layers. Scalar quantisation with a per-channel
 gain vector per rate point ({len(cfg['lambdas'])} points, λ = {', '.join(f'{x:g}' for x in cfg['lambdas'])}; loss D + kbps/(10 λ) with
 D = {audio_loss_text(a)}), a learned per-channel factorized density, integer tables for {manifest['qualities']} qualities
 ({manifest['precision_bits']}-bit), range coding. Quality 1 sits at ladder position {manifest.get('low_quality_position', 0):g} and quality 100 at

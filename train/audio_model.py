@@ -53,6 +53,13 @@ class AudioConfig:
     # (benchmarks/audio_activation_speed.py: decoder ×1.15–1.3 on an AVX2 CPU); no parameters, so a
     # checkpoint warm-starts across activations (the function changes: fine-tune after the swap)
     activation: str = "elu"
+    # "conv": the mirrored transposed-conv decoder (audio-edge); "fourier": ConvNeXt blocks at the latent
+    # frame rate and an inverse-STFT head (`FourierDecoder`): ~5× the decoder's parameters at about half
+    # its ONNX Runtime time, because the work is dense 1×1 convolutions at 75 Hz, not thin ones at 24 kHz
+    decoder: str = "conv"
+    fourier_dim: int = 256  # width of the ConvNeXt blocks
+    fourier_hidden: int = 768  # their inner (1×1 expansion) width
+    fourier_blocks: int = 6
 
     @property
     def hop(self) -> int:
@@ -80,14 +87,26 @@ class AudioConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> AudioConfig:
-        extra: dict = {key: int(d[key]) for key in OPTIONAL_CONFIG_KEYS if key in d and key != "activation"}
+        extra: dict = {key: int(d[key]) for key in OPTIONAL_CONFIG_KEYS if key in d and key not in TEXT_CONFIG_KEYS}
         if "activation" in d:
             extra["activation"] = activation_name(d["activation"])
+        if "decoder" in d:
+            extra["decoder"] = decoder_kind(d["decoder"])
         return cls(channels=int(d["channels"]), latent=int(d["latent"]), strides=tuple(d["strides"]),
                    lambdas=tuple(d["lambdas"]), sample_rate=int(d.get("sample_rate", SAMPLE_RATE)), **extra)
 
 
-OPTIONAL_CONFIG_KEYS = ("decoder_channels", "residual_units", "decoder_residual_units", "activation")
+OPTIONAL_CONFIG_KEYS = ("decoder_channels", "residual_units", "decoder_residual_units", "activation", "decoder",
+                        "fourier_dim", "fourier_hidden", "fourier_blocks")
+TEXT_CONFIG_KEYS = ("activation", "decoder")
+DECODERS = ("conv", "fourier")
+
+
+def decoder_kind(name: str) -> str:
+    """A known decoder family's name, or ValueError naming the choices."""
+    if name not in DECODERS:
+        raise ValueError(f"unknown audio decoder {name!r} (choices: {', '.join(DECODERS)})")
+    return name
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"elu": nn.ELU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "relu": nn.ReLU}
 
@@ -108,6 +127,8 @@ LADDER_ABOVE_24K = (2.0, 6.0, 18.0, 54.0, 160.0, 480.0, 1440.0)
 AUDIO_PROFILES: dict[str, dict] = {
     "edge": {},
     "edge-wide": {"decoder_channels": 20, "latent": 128, "lambdas": LADDER_ABOVE_24K},
+    # audio-edge's encoder and latent with the Fourier decoder (issue 18: capacity at a lower run-time cost)
+    "fourier": {"decoder": "fourier"},
 }
 
 
@@ -166,6 +187,109 @@ class AudioDecoder(nn.Module):
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         return self.net(y)
+
+
+def channel_layer_norm(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """LayerNorm over the channels of N×C×T, frame by frame (no statistics across time: a chunk's output
+    must not depend on how long the chunk is)."""
+    mean = x.mean(dim=1, keepdim=True)
+    centred = x - mean
+    return centred * torch.rsqrt(centred.pow(2).mean(dim=1, keepdim=True) + eps)
+
+
+class ConvNeXtBlock1d(nn.Module):
+    """x + γ·(1×1 conv back ∘ GELU ∘ 1×1 conv out ∘ channel LayerNorm ∘ 3-tap depthwise conv)(x).
+
+    Kept in N×C×T with 1×1 convolutions (ONNX Runtime runs them as GEMMs; no transposes); 3 taps so
+    that a stack of blocks reaches one latent frame per block (the run time's chunk halo is 8 frames)."""
+
+    def __init__(self, dim: int, hidden: int, layer_scale: float):
+        super().__init__()
+        self.depthwise = nn.Conv1d(dim, dim, 3, padding=1, groups=dim)
+        self.norm_weight = nn.Parameter(torch.ones(dim, 1))
+        self.norm_bias = nn.Parameter(torch.zeros(dim, 1))
+        self.expand = nn.Conv1d(dim, hidden, 1)
+        self.project = nn.Conv1d(hidden, dim, 1)
+        self.gamma = nn.Parameter(torch.full((dim, 1), layer_scale))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = channel_layer_norm(self.depthwise(x)) * self.norm_weight + self.norm_bias
+        return x + self.gamma * self.project(F.gelu(self.expand(h)))
+
+
+class OverlapAddSynthesis(nn.Module):
+    """Log-magnitude and phase of a 2·hop-point spectrum per latent frame -> waveform, by inverse DFT,
+    a periodic Hann window and overlap-add at the hop (the windows sum to exactly 1).
+
+    Frame k covers samples [k·hop − hop/2, k·hop + 3·hop/2), centred on the hop it decodes, so the
+    output has exactly frames·hop samples and reaches one frame either side. The inverse DFT is a
+    fixed matrix (a buffer, not a parameter: not in checkpoints, a constant in the ONNX graph)."""
+
+    basis: torch.Tensor
+
+    def __init__(self, hop: int):
+        super().__init__()
+        if hop % 2:
+            raise ValueError(f"the Fourier decoder needs an even hop, got {hop}")
+        n = 2 * hop
+        bins = hop + 1
+        k = torch.arange(bins, dtype=torch.float64).view(-1, 1)
+        t = torch.arange(n, dtype=torch.float64).view(1, -1)
+        window = 0.5 - 0.5 * torch.cos(2 * math.pi * t / n)  # periodic Hann: shifted copies at hop sum to 1
+        weight = torch.full((bins, 1), 2.0, dtype=torch.float64)
+        weight[0] = weight[-1] = 1.0  # DC and Nyquist appear once in the real inverse DFT
+        angle = 2 * math.pi * k * t / n
+        basis = torch.cat([weight * torch.cos(angle), -weight * torch.sin(angle)]) * window / n  # (2·bins)×n
+        self.register_buffer("basis", basis.float().T.contiguous().unsqueeze(-1), persistent=False)  # n×2bins×1
+        # a bin's magnitude is capped at n, i.e. a sinusoid of amplitude 2: enough for full scale, and exp() stays finite
+        self.hop, self.bins, self.max_log_magnitude = hop, bins, math.log(n)
+
+    def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        """spec: N×(2·bins)×F (log-magnitudes, then phases) -> N×1×F·hop."""
+        log_mag, phase = spec[:, : self.bins], spec[:, self.bins:]
+        mag = torch.exp(torch.clamp(log_mag, max=self.max_log_magnitude))
+        coeffs = torch.cat([mag * torch.cos(phase), mag * torch.sin(phase)], dim=1)
+        frames = F.conv1d(coeffs, self.basis)  # N×(2·hop)×F: one windowed frame per latent frame
+        n, _, f = frames.shape
+        q = self.hop // 2
+        quarters = frames.reshape(n, 4, q, f)  # [k·hop − hop/2, k·hop), [k·hop, +hop/2), [+hop/2, +hop), [(k+1)·hop, +hop/2)
+        first = quarters[:, 1] + F.pad(quarters[:, 3, :, :-1], (1, 0))  # + the tail of frame k−1
+        second = quarters[:, 2] + F.pad(quarters[:, 0, :, 1:], (0, 1))  # + the head of frame k+1
+        out = torch.stack([first, second], dim=1)  # N×2×q×F
+        return out.permute(0, 3, 1, 2).reshape(n, 1, f * self.hop)
+
+
+class FourierDecoder(nn.Module):
+    """Dequantised latent N×D×F -> waveform N×1×F·hop: a 3-tap conv to `fourier_dim` channels, ConvNeXt
+    blocks, channel LayerNorm, a 1×1 conv to a 2·hop-point spectrum per frame (`OverlapAddSynthesis`).
+
+    All layers run at the latent frame rate (Vocos's design, here without its adversarial training):
+    the upsampling is the inverse DFT. Reach: 1 + `fourier_blocks` + 1 latent frames."""
+
+    def __init__(self, cfg: AudioConfig):
+        super().__init__()
+        self.embed = nn.Conv1d(cfg.latent, cfg.fourier_dim, 3, padding=1)
+        self.blocks = nn.Sequential(*[ConvNeXtBlock1d(cfg.fourier_dim, cfg.fourier_hidden, 1.0 / cfg.fourier_blocks)
+                                      for _ in range(cfg.fourier_blocks)])
+        self.norm_weight = nn.Parameter(torch.ones(cfg.fourier_dim, 1))
+        self.norm_bias = nn.Parameter(torch.zeros(cfg.fourier_dim, 1))
+        self.head = nn.Conv1d(cfg.fourier_dim, 2 * (cfg.hop + 1), 1)
+        with torch.no_grad():
+            bias = self.head.bias
+            assert bias is not None
+            bias[: cfg.hop + 1] = -3.0  # start near silence (bin magnitudes ~0.05), not at full-band noise
+        self.synthesis = OverlapAddSynthesis(cfg.hop)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        h = self.blocks(self.embed(y))
+        spec = self.head(channel_layer_norm(h) * self.norm_weight + self.norm_bias)
+        # the spectrum's exp / cos / sin and the inverse DFT in float32 also under bf16 autocast
+        with torch.autocast(device_type=y.device.type, enabled=False):
+            return self.synthesis(spec.float())
+
+
+def build_decoder(cfg: AudioConfig) -> nn.Module:
+    return FourierDecoder(cfg) if cfg.decoder == "fourier" else AudioDecoder(cfg)
 
 
 MEL_RESOLUTIONS = ((256, 32), (512, 64), (1024, 80), (2048, 128))  # (n_fft, mel bands)
@@ -301,11 +425,18 @@ class AudioCodecModel(GainedLatentModel):
         super().__init__()
         self.config = cfg
         self.encoder = AudioEncoder(cfg)
-        self.decoder = AudioDecoder(cfg)
+        self.decoder = build_decoder(cfg)
         self.density = FactorizedDensity(cfg.latent)
         self.init_rate_ladder(cfg.lambdas, cfg.latent)
         self.loss_weights = loss or AudioLoss()
         self.discriminator: MultiScaleSTFTDiscriminator | None = None
+
+    def freeze_encoder(self) -> None:
+        """Train the decoder alone: encoder, density and gains keep their (warm-started) values, so the latent,
+        its rate and the entropy tables stay those of the model the run started from."""
+        for module in (self.encoder, self.density):
+            module.requires_grad_(False)
+        self.log_gains.requires_grad_(False)
 
     def attach_discriminator(self, channels: int = 16) -> None:
         """Add the MS-STFT discriminator (after the codec's parameters: the codec's optimizer indices stay)."""
@@ -341,7 +472,8 @@ class AudioCodecModel(GainedLatentModel):
         """
         own = self.state_dict()
         taken: list[str] = []
-        first_decoder, last_encoder = self.decoder.net[0], self.encoder.net[-1]
+        first_decoder = self.decoder.net[0] if isinstance(self.decoder, AudioDecoder) else None
+        last_encoder = self.encoder.net[-1]
         for name, module in self.named_modules():
             if not isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)) or f"{name}.weight" not in state:
                 continue
@@ -363,6 +495,11 @@ class AudioCodecModel(GainedLatentModel):
                     module.bias[old_out:] = 0.0
                 module.bias[: state[f"{name}.bias"].shape[0]] = state[f"{name}.bias"]
                 taken.append(f"{name}.bias")
+        for name, value in own.items():  # the rest (e.g. a Fourier decoder's norms and layer scales): same name and shape
+            if name not in taken and not name.startswith("density.") and name != "log_gains" and name in state \
+                    and state[name].shape == value.shape:
+                value.copy_(state[name])
+                taken.append(name)
         old_channels = int(state["density.biases.0"].shape[0]) if "density.biases.0" in state else 0
         peaked = self._most_peaked_channel(state, lambdas) if 0 < old_channels < self.config.latent else 0
         for name, value in own.items():

@@ -278,7 +278,9 @@ def new_audio_config(args: argparse.Namespace) -> AudioConfig:
     """A new run's architecture: the --audio-profile preset, then explicit width / depth / ladder flags."""
     preset = dict(AUDIO_PROFILES[getattr(args, "audio_profile", None) or "edge"])
     for flag, key in (("channels", "channels"), ("latent", "latent"), ("decoder_channels", "decoder_channels"),
-                      ("residual_units", "residual_units"), ("decoder_residual_units", "decoder_residual_units")):
+                      ("residual_units", "residual_units"), ("decoder_residual_units", "decoder_residual_units"),
+                      ("fourier_dim", "fourier_dim"), ("fourier_hidden", "fourier_hidden"),
+                      ("fourier_blocks", "fourier_blocks")):
         value = getattr(args, flag, None)
         if value:
             preset[key] = value

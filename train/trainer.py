@@ -66,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     audio.add_argument("--decoder-channels", type=int, help="audio decoder width at its output end (default --channels)")
     audio.add_argument("--residual-units", type=int, help="audio encoder residual units per stride (2; dilations 1, 3, 9)")
     audio.add_argument("--decoder-residual-units", type=int, help="audio decoder residual units per stride")
+    audio.add_argument("--fourier-dim", type=int, help="fourier profile: width of the decoder's ConvNeXt blocks (256)")
+    audio.add_argument("--fourier-hidden", type=int, help="fourier profile: their inner width (768)")
+    audio.add_argument("--fourier-blocks", type=int, help="fourier profile: number of blocks (6; each reaches 1 frame)")
+    audio.add_argument("--freeze-encoder", action="store_true",
+                       help="audio: train the decoder only (encoder, density and gains stay as --init gave them)")
     audio.add_argument("--activation", choices=sorted(ACTIVATIONS),
                        help="audio activation of a new run (elu = audio-edge's; relu / leaky_relu run faster in ONNX "
                             "Runtime); with --init the weights carry over and the run fine-tunes the swap")
@@ -186,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         if freeze is None:
             raise SystemExit("--freeze-transforms applies to hyperprior models only")
         freeze()
+    if getattr(args, "freeze_encoder", False):
+        freeze_encoder = getattr(model, "freeze_encoder", None)
+        if freeze_encoder is None:
+            raise SystemExit("--freeze-encoder applies to audio models only")
+        freeze_encoder()
     if args.channels_last and modality == "image":
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # (torch's stub omits it)
     # models may give the entropy model's parameters a larger LR (group "lr_scale"), as CompressAI's
