@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hardware", default="", help="where it was trained, for the model card")
     p.add_argument("--card-notes", default="", help="extra text for the model card")
     p.add_argument("--weights-out", help="also write the PyTorch weights (no optimizer state) here")
+    p.add_argument("--fp16-storage", action="store_true",
+                   help="round the weights to float16 and store them so (graphs: large conv weights + a Cast folded "
+                        "at load, computed in float32; --weights-out: every float tensor): half the bytes")
     return p
 
 
@@ -43,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     opts = ExportOptions(name=args.name, profile=args.profile, default_quality=args.default_quality,
                          low_quality_position=args.low_quality_position,
                          high_quality_position=args.high_quality_position, train_command=args.train_command,
-                         hardware=args.hardware, card_notes=args.card_notes, force=args.force)
+                         hardware=args.hardware, card_notes=args.card_notes, force=args.force,
+                         fp16_storage=args.fp16_storage)
     try:
         model, ckpt = load_checkpoint(args.checkpoint)
         manifest = export_model(model, ckpt, args.out, opts)
@@ -52,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.weights_out:
         Path(args.weights_out).parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"config": ckpt["config"], "modality": manifest["modality"], "model": model.state_dict(),
+        state = model.state_dict()
+        if args.fp16_storage:  # exact: the weights were rounded to float16 before the export
+            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        torch.save({"config": ckpt["config"], "modality": manifest["modality"], "model": state,
                     "step": ckpt.get("step"), "model_id": manifest["model_id"]}, args.weights_out)
     print(json.dumps({k: manifest[k] for k in ("model_id", "complexity", "parity", "training")}, indent=2))
     return 0

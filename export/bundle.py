@@ -28,6 +28,7 @@ from .complexity import complexity
 from .graphs import OPSET, export_graphs
 from .model_card import render
 from .parity import check_parity
+from .precision import store_weights_fp16
 from .tables import NUM_QUALITIES, build_tables
 
 ARCHITECTURES = {
@@ -36,6 +37,13 @@ ARCHITECTURES = {
                              "GDN transforms, per-level gain vectors",
     ("audio", "factorized"): "SEANet-style 1-D conv autoencoder, factorized density, per-level gain vectors",
 }
+
+
+def architecture_text(model: AnyModel) -> str:
+    if isinstance(model, AudioCodecModel) and model.config.decoder == "fourier":
+        return ("SEANet-style 1-D conv encoder, Vocos-style Fourier decoder (ConvNeXt blocks at the latent rate, "
+                "inverse STFT), factorized density, per-level gain vectors")
+    return ARCHITECTURES[family(model)]
 
 
 @dataclass
@@ -51,6 +59,18 @@ class ExportOptions:
     hardware: str = ""
     card_notes: str = ""
     force: bool = False
+    # weights rounded to float16 and the large ones stored so in the graphs (a Cast that ONNX Runtime folds at
+    # load: computation stays float32); halves the files of a model too large for the model budget
+    fp16_storage: bool = False
+
+
+def round_to_fp16(model: torch.nn.Module) -> None:
+    """Round every float parameter and buffer to the nearest float16 value (kept in float32), so the graphs with
+    float16-stored weights, a float16 weights file and the parity check all describe this one model."""
+    with torch.no_grad():
+        for tensor in [*model.parameters(), *model.buffers()]:
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().float())
 
 
 def training_summary(ckpt: dict) -> dict:
@@ -77,7 +97,7 @@ def build_manifest(model: AnyModel, ckpt: dict, tables: dict[str, np.ndarray], p
         "name": opts.name or f"{modality}-{opts.profile}",
         "profile": opts.profile,
         "modality": modality,
-        "architecture": ARCHITECTURES[(modality, arch)],
+        "architecture": architecture_text(model),
         "latent_coding": arch,
         "config": cfg.to_dict(),
     }
@@ -127,11 +147,18 @@ def export_model(model: AnyModel, ckpt: dict, out: str | Path, opts: ExportOptio
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent))
     try:
+        if opts.fp16_storage:
+            round_to_fp16(model)
         export_graphs(model, tmp)
+        stored_fp16 = {g: store_weights_fp16(tmp / f"{g}.onnx") for g in ("encoder", "decoder")} \
+            if opts.fp16_storage else {}
         tables = build_tables(model, NUM_QUALITIES, opts.low_quality_position, opts.high_quality_position)
         np.savez_compressed(tmp / "tables.npz", **tables)  # type: ignore[arg-type]
         parity = check_parity(model, tmp, tables)
         manifest = build_manifest(model, ckpt, tables, parity, compute_model_id(tmp), opts)
+        if opts.fp16_storage:
+            manifest["weights_storage"] = {"dtype": "float16 (computed in float32)",
+                                           "stored": {g: len(names) for g, names in stored_fp16.items()}}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         (tmp / "MODEL_CARD.md").write_text(render(manifest, opts.train_command or "(not given)",
                                                   opts.hardware or "(not given)", opts.card_notes))

@@ -390,19 +390,25 @@ def store_weights_fp16(path: Path) -> list[str]:
     float32 by a Cast node that ONNX Runtime folds when the session is created (computation stays float32)."""
     model = onnx.load(str(path))
     inits = initializers(model)
+    # weights the exporter wrote as Constant nodes (a module's non-persistent buffer, e.g. a fixed basis)
+    constants = {n.output[0]: n for n in model.graph.node if n.op_type == "Constant" and n.attribute[0].name == "value"}
     done = []
     casts = []
     for n in model.graph.node:
-        if n.op_type != "Conv" or len(n.input) < 2 or n.input[1] not in inits:
+        if n.op_type != "Conv" or len(n.input) < 2 or n.input[1] in done:
             continue
-        w = inits[n.input[1]]
-        if w.data_type != TensorProto.FLOAT or int(np.prod(w.dims)) < MIN_FP16_STORED:
+        name = n.input[1]
+        w = inits[name] if name in inits else constants[name].attribute[0].t if name in constants else None
+        if w is None or w.data_type != TensorProto.FLOAT or int(np.prod(w.dims)) < MIN_FP16_STORED:
             continue
-        half = numpy_helper.from_array(numpy_helper.to_array(w).astype(np.float16), f"{w.name}__fp16")
-        model.graph.initializer.remove(w)
+        half = numpy_helper.from_array(numpy_helper.to_array(w).astype(np.float16), f"{name}__fp16")
+        if name in inits:
+            model.graph.initializer.remove(w)
+        else:
+            model.graph.node.remove(constants[name])
         model.graph.initializer.append(half)
-        casts.append(helper.make_node("Cast", [half.name], [w.name], to=TensorProto.FLOAT, name=f"{w.name}__cast"))
-        done.append(w.name)
+        casts.append(helper.make_node("Cast", [half.name], [name], to=TensorProto.FLOAT, name=f"{name}__cast"))
+        done.append(name)
     nodes = casts + list(model.graph.node)
     del model.graph.node[:]
     model.graph.node.extend(nodes)

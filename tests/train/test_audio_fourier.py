@@ -110,3 +110,28 @@ def test_a_fourier_decoder_trains_on_a_frozen_encoder(tmp_path):
     with pytest.raises(SystemExit, match="audio models only"):
         trainer.main(["--data", str(tmp_path / "images"), "--out", str(tmp_path / "img"), "--freeze-encoder",
                       "--channels", "4", "--latent", "4", "--crop", "32", "--steps", "1", "--no-progress"])
+
+
+def test_fp16_storage_halves_the_files_and_the_weights_file_reproduces_the_bundle(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from aecodec.export.__main__ import main
+
+    torch.manual_seed(0)
+    cfg = AudioConfig(**{**TINY, "fourier_dim": 64, "fourier_hidden": 256})  # 1×1 convs of ≥ 16384 weights
+    model = AudioCodecModel(cfg)
+    ckpt = tmp_path / "a.pt"
+    torch.save({"model": model.state_dict(), "config": cfg.to_dict(), "modality": "audio", "step": 0}, ckpt)
+    assert main([str(ckpt), "--out", str(tmp_path / "full")]) == 0
+    assert main([str(ckpt), "--out", str(tmp_path / "half"), "--fp16-storage", "--weights-out",
+                 str(tmp_path / "half.pt")]) == 0
+    full, half = (json.loads((tmp_path / b / "manifest.json").read_text()) for b in ("full", "half"))
+    assert half["parity"]["rounded_latent_flips"] == 0 and half["weights_storage"]["stored"]["decoder"] >= 3
+    assert (tmp_path / "half" / "decoder.onnx").stat().st_size < 0.6 * (tmp_path / "full" / "decoder.onnx").stat().st_size
+    dtypes = {i.data_type for i in onnx.load(str(tmp_path / "half" / "decoder.onnx")).graph.initializer}
+    assert onnx.TensorProto.FLOAT16 in dtypes
+    weights = torch.load(tmp_path / "half.pt", weights_only=False)["model"]
+    assert all(v.dtype == torch.float16 for v in weights.values() if v.is_floating_point())
+    # the float16 weights file is the bundle's model: exporting it again gives the same model id
+    assert main([str(tmp_path / "half.pt"), "--out", str(tmp_path / "again"), "--fp16-storage"]) == 0
+    again = json.loads((tmp_path / "again" / "manifest.json").read_text())
+    assert again["model_id"] == half["model_id"] != full["model_id"]
