@@ -19,10 +19,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from aecodec.train.audio_model import AudioCodecModel, AudioDecoder
+from aecodec.train.audio_model import AudioCodecModel, AudioDecoder, FourierDecoder
 from aecodec.train.checkpoint_io import AnyModel
 from aecodec.train.hyperprior import HyperpriorCodecModel
 
+from .fourier_basis import compute_basis_at_load
 from .subpixel import subpixel_audio_decoder, subpixel_synthesis
 
 OPSET = 17
@@ -68,6 +69,10 @@ def export_graphs(model: AnyModel, folder: Path) -> None:
             else model.decoder
         export_graph(decoder, (torch.zeros(1, cfg.latent, 4),), folder / "decoder.onnx",
                      {"latent": AUDIO_AXES}, {"audio": AUDIO_AXES})
+        if isinstance(model.decoder, FourierDecoder):
+            synthesis = model.decoder.synthesis
+            if not compute_basis_at_load(folder / "decoder.onnx", synthesis.basis.numpy(), synthesis.hop):
+                raise ValueError("the Fourier decoder's inverse-DFT matrix was not found in decoder.onnx")
         return
     m = model.config.latent
     if isinstance(model, HyperpriorCodecModel):

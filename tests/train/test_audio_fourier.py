@@ -66,6 +66,13 @@ def test_fourier_bundle_exports_with_parity_and_a_dynamic_length(tmp_path):
     manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
     assert manifest["parity"]["rounded_latent_flips"] == 0 and manifest["config"]["decoder"] == "fourier"
     assert "ConvNeXt" in (tmp_path / "bundle" / "MODEL_CARD.md").read_text()
+    import onnx
+
+    graph = onnx.load(str(tmp_path / "bundle" / "decoder.onnx")).graph
+    stored = [int(np.prod(i.dims)) for i in graph.initializer] + [
+        int(np.prod(n.attribute[0].t.dims)) for n in graph.node if n.op_type == "Constant" and n.attribute[0].name == "value"]
+    assert max(stored) < 2 * cfg.hop * (cfg.hop + 1)  # the inverse DFT is computed at load, not stored
+    assert {"Mod", "Cos", "Sin"} <= {n.op_type for n in graph.node}
     session = ort.InferenceSession(str(tmp_path / "bundle" / "decoder.onnx"), providers=["CPUExecutionProvider"])
     model.eval()
     for batch, frames in ((1, 1), (2, 7), (1, 50)):
