@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..format.sections import LEVEL_MAX_BLOCK, LEVEL_MIN_BLOCK, level_blocks
+from .stream import HALO_FRAMES
 
 BLOCK_SECONDS = 0.2  # encoder's choice (the file stores B): about 130 bit/s per channel, level kept within 0.3 dB
 MIN_SILENCE_SECONDS = 0.01  # shorter runs of zeros are left to the model (they cost more to list than to code)
@@ -23,7 +24,9 @@ GAIN_STEP = 40.0  # gain = 10 ** (code / 40): 0.5 dB per code
 DC_SCALE = float(1 << 16)  # DC = code / 2^16
 MAX_GAIN_CODE = 60  # encoder's choice: at most +30 dB (the model's output of very high pitches is faint)
 MIN_GAIN_CODE = -128  # -64 dB (a near-silent channel the model fills with its own noise)
-SILENT_FRAME_MARGIN = 4  # latent frames kept around a silent stretch (the decoder reaches ~3 frames)
+# latent frames kept around a silent stretch: the run time's chunk halo, which every audio decoder's reach stays
+# under (tested for each profile; the Fourier decoder reaches 7 frames, the conv one about 3)
+SILENT_FRAME_MARGIN = HALO_FRAMES
 
 
 def block_length(rate: int) -> int:

@@ -28,6 +28,8 @@ RETIRED_MODELS = {
                                         "development builds",
     "e642d91b4219e3f124163e0eb015692c": "model image-hyperprior e642d91b4219e3f124163e0eb015692c of aecodec 0.4.0 "
                                         "development builds",
+    "b9c01dd53cfcb31bb52f228a196d3495": "model audio-edge b9c01dd53cfcb31bb52f228a196d3495 (conv decoder) of aecodec "
+                                        "0.4.0 development builds",
 }
 
 _registry_lock = threading.Lock()
