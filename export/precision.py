@@ -57,6 +57,23 @@ def consumers(model: onnx.ModelProto) -> dict[str, list[onnx.NodeProto]]:
     return found
 
 
+def load_float32_weights(path: Path) -> onnx.ModelProto:
+    """The graph with weights stored as float16 (`store_weights_fp16`: a float16 initializer and a Cast)
+    turned back into the float32 initializers they stand for (exact), so tools that look for a convolution's
+    weight initializer (quantization) see it."""
+    model = onnx.load(str(path))
+    inits = initializers(model)
+    for n in list(model.graph.node):
+        if (n.op_type == "Cast" and n.input[0] in inits and inits[n.input[0]].data_type == TensorProto.FLOAT16
+                and n.attribute[0].i == TensorProto.FLOAT):
+            half = inits.pop(n.input[0])
+            model.graph.initializer.remove(half)
+            model.graph.initializer.append(
+                numpy_helper.from_array(numpy_helper.to_array(half).astype(np.float32), n.output[0]))
+            model.graph.node.remove(n)
+    return model
+
+
 def conv_weight_names(path: Path) -> list[str]:
     """Weight initializer names of the convolutions of the exported graph that have stored weights: the
     transforms' own layers (GDN's 1×1 convolution computes its weights from β, γ parameters)."""
@@ -289,8 +306,11 @@ def quantize_int8(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]], opts
     if opts.target not in INT8_TARGETS:
         raise ValueError(f"unknown INT8 target {opts.target!r} (choose from {', '.join(INT8_TARGETS)})")
     trt = opts.target == "tensorrt"
-    weights = conv_weight_names(src)
     with tempfile.TemporaryDirectory() as tmp:
+        unpacked = Path(tmp) / "float32.onnx"  # a bundle exported with --fp16-storage stores its weights so
+        onnx.save(load_float32_weights(src), str(unpacked))
+        src = unpacked
+        weights = conv_weight_names(src)
         folded = Path(tmp) / "folded.onnx"
         fold_constants(src, folded)
         model = onnx.load(str(folded))

@@ -254,3 +254,29 @@ def test_cli_and_api_precision(variant_bundle, hyperprior_bundle, tmp_path, capf
     assert main(["models", "--model", str(folder), "--json"]) == 0
     rows = json.loads(capfd.readouterr().out)
     assert {v["name"] for v in rows[0]["variants"]} >= {"fp32", "int8", "fp16", "int8-ort", "mobile"}
+
+
+def test_int8_from_a_bundle_with_float16_stored_weights(hyperprior_bundle, tmp_path, monkeypatch):
+    """A bundle exported with --fp16-storage keeps its convolution weights as float16 + Cast: quantization
+    must still find them (unpacked exactly to float32 first), else no convolution would be quantized."""
+    import onnx
+    import onnxruntime as ort
+
+    from aecodec.export import precision as P
+
+    graph = tmp_path / "decoder.onnx"
+    shutil.copy(hyperprior_bundle[0] / "decoder.onnx", graph)
+    before = P.conv_weight_names(graph)
+    monkeypatch.setattr(P, "MIN_FP16_STORED", 1)  # the tiny model's weights are below the real threshold
+    stored = P.store_weights_fp16(graph)
+    assert stored and not set(P.conv_weight_names(graph)) & set(stored)  # hidden behind Casts now
+    unpacked = P.load_float32_weights(graph)
+    assert not [n for n in unpacked.graph.node if n.op_type == "Cast" and n.input[0].endswith("__fp16")]
+    onnx.save(unpacked, str(tmp_path / "unpacked.onnx"))
+    assert sorted(P.conv_weight_names(tmp_path / "unpacked.onnx")) == sorted(before)
+    feed = {"latent": np.random.default_rng(0).normal(0, 3, (1, 16, 6, 5)).astype(np.float32)}
+    run = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, feed)[0]
+           for p in (graph, tmp_path / "unpacked.onnx")]
+    assert np.array_equal(run[0], run[1])  # float16 -> float32 is exact: the same function
+    done = P.quantize_int8(graph, tmp_path / "decoder.int8.onnx", [feed] * 2, P.Int8Options(min_channels=1))
+    assert done["quantized_convs"]
