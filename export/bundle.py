@@ -144,6 +144,8 @@ def export_model(model: AnyModel, ckpt: dict, out: str | Path, opts: ExportOptio
     out = Path(out)
     if out.exists() and not opts.force:
         raise FileExistsError(f"{out} exists (use --force to replace it)")
+    if getattr(model.config, "context", 0):
+        raise ValueError("a checkerboard-context model cannot be exported yet: the run time does not decode it")
     model.eval()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent))

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .context import CheckerboardContext, anchor_mask
 from .entropy_models import (
     SCALE_LEVELS,
     SCALE_MAX,
@@ -51,6 +52,7 @@ class HyperpriorConfig:
     channels: int = 64  # N: width of g_a / g_s
     latent: int = 160  # M: latent channels
     hyper: int = 64  # H: channels of z (1/64 resolution)
+    context: int = 0  # K: channels of the checkerboard context network (0: none, one pass)
     lambdas: tuple[float, ...] = field(default_factory=lambda: DEFAULT_LAMBDAS)
     arch: str = "hyperprior"
 
@@ -62,7 +64,7 @@ class HyperpriorConfig:
     @classmethod
     def from_dict(cls, d: dict) -> HyperpriorConfig:
         return cls(channels=int(d["channels"]), latent=int(d["latent"]), hyper=int(d["hyper"]),
-                   lambdas=tuple(d["lambdas"]))
+                   context=int(d.get("context", 0)), lambdas=tuple(d["lambdas"]))
 
 
 def hyper_synthesis_constants() -> dict[str, float | int]:
@@ -101,6 +103,8 @@ class HyperpriorCodecModel(ImageCodecModel):
         self.hyper_analysis = HyperAnalysis(m, h)
         self.hyper_synthesis = IntegerHyperSynthesis(h, m)
         self.hyper_density = FactorizedDensity(h)
+        self.hyper_context = (CheckerboardContext(m, self.hyper_synthesis.mid, config.context)
+                              if config.context else None)
         self.init_rate_ladder(config.lambdas, m)
         self.register_buffer("scales", scale_table())
 
@@ -129,6 +133,18 @@ class HyperpriorCodecModel(ImageCodecModel):
         self.log_gains.requires_grad_(False)
         self.rate_only = True
 
+    def entropy_parameters(self, v: torch.Tensor, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and scale index of every element of v: h_s's, or with the checkerboard context, h_s's on the
+        anchors and h_s's plus the context's (from the anchors as decoded) on the others."""
+        if self.hyper_context is None:
+            return self.hyper_synthesis(z_hat)
+        hidden, acc = self.hyper_synthesis.features(z_hat)
+        mean, index = self.hyper_synthesis.entropy_parameters(acc)
+        anchors = anchor_mask(v.shape[2], v.shape[3], v.device)
+        v_hat_anchors = (round_half_up_ste(v - mean) + mean) * anchors
+        mean_ctx, index_ctx = self.hyper_synthesis.entropy_parameters(acc + self.hyper_context(v_hat_anchors, hidden))
+        return (anchors * mean + (1 - anchors) * mean_ctx, anchors * index + (1 - anchors) * index_ctx)
+
     def forward(self, x: torch.Tensor, level: torch.Tensor) -> dict[str, torch.Tensor]:
         frozen = self.rate_only and self.training
         with self.autocast(x), torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
@@ -142,7 +158,7 @@ class HyperpriorCodecModel(ImageCodecModel):
             z_hat = round_half_up_ste(z)
         else:
             z_noisy = z_hat = torch.floor(z + 0.5)
-        mean, index = self.hyper_synthesis(z_hat)
+        mean, index = self.entropy_parameters(v, z_hat)
         sigma = scale_from_index(index)
         if self.training:
             residual = v - mean + torch.empty_like(v).uniform_(-0.5, 0.5)

@@ -27,16 +27,17 @@ WEIGHT_MAX = 127
 
 
 class IntegerConv(nn.Module):
-    """3×3 convolution whose forward pass is exactly representable in integers.
+    """Convolution (3×3 unless `kernel` says otherwise, same padding) whose forward pass is exactly
+    representable in integers.
 
     in_shift / out_shift: input and output codes are k·2^-shift. The weight of each output channel
     is an int8 times a power of two, the bias an integer in accumulator units, so the requantization
     (accumulator → output code) is a multiplication by a power of two and a floor(x + 1/2).
     """
 
-    def __init__(self, cin: int, cout: int, in_shift: int, out_shift: int):
+    def __init__(self, cin: int, cout: int, in_shift: int, out_shift: int, kernel: int = 3):
         super().__init__()
-        self.conv = nn.Conv2d(cin, cout, 3, padding=1)
+        self.conv = nn.Conv2d(cin, cout, kernel, padding=kernel // 2)
         self.in_shift, self.out_shift = in_shift, out_shift
 
     def weight_exponent(self) -> torch.Tensor:
@@ -67,7 +68,7 @@ class IntegerConv(nn.Module):
         assert self.conv.bias is not None
         b_q = acc_unit * round_half_up_ste(self.conv.bias / acc_unit)
         x = codes * 2.0**-self.in_shift
-        return F.conv2d(x, w_q, b_q, padding=1) * 2.0**self.out_shift
+        return F.conv2d(x, w_q, b_q, padding=self.conv.padding) * 2.0**self.out_shift
 
 
 class IntegerHyperSynthesis(nn.Module):
@@ -79,7 +80,7 @@ class IntegerHyperSynthesis(nn.Module):
 
     def __init__(self, hyper: int, latent: int):
         super().__init__()
-        mid = hyper * 3 // 2
+        self.mid = mid = hyper * 3 // 2
         self.up1 = IntegerConv(hyper, 4 * hyper, 0, ACTIVATION_SHIFT)
         self.up2 = IntegerConv(hyper, 4 * mid, ACTIVATION_SHIFT, ACTIVATION_SHIFT)
         self.out = IntegerConv(mid, 2 * latent, ACTIVATION_SHIFT, 0)
@@ -92,9 +93,17 @@ class IntegerHyperSynthesis(nn.Module):
 
     def forward(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (mean, scale index as float with straight-through gradients), both B×M×h×w."""
+        return self.entropy_parameters(self.features(z_hat)[1])
+
+    def features(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(last hidden activation codes, B×mid×h×w; output accumulator in output units, B×2M×h×w): what a
+        context model adds to before entropy_parameters rounds."""
         a = clip_ste(round_half_up_ste(F.pixel_shuffle(self.up1(z_hat), 2)), 0, ACTIVATION_MAX_CODE)
         a = clip_ste(round_half_up_ste(F.pixel_shuffle(self.up2(a), 2)), 0, ACTIVATION_MAX_CODE)
-        out = self.out(a)  # output units: means at 2^0 → rescale below
+        return a, self.out(a)  # output units: means at 2^0, indices at 1
+
+    def entropy_parameters(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Output accumulator -> (mean on the 1/16 grid, scale index), rounded and clipped as the run time does."""
         mean_acc, index_acc = out[:, : self.latent], out[:, self.latent:]
         mean_code = clip_ste(round_half_up_ste(mean_acc * 2.0**MEAN_SHIFT), -MEAN_MAX_CODE, MEAN_MAX_CODE)
         index = clip_ste(round_half_up_ste(index_acc), 0, SCALE_LEVELS - 1)

@@ -74,6 +74,7 @@ class ImageTask:
                 raise SystemExit(f"--lambdas must be strictly ascending, got {list(lambdas)}")
             if args.arch == "hyperprior":
                 self.config = HyperpriorConfig(channels=channels, latent=latent, hyper=args.hyper or 64,
+                                               context=getattr(args, "context", 0) or 0,
                                                lambdas=lambdas)
             else:
                 self.config = ModelConfig(channels=channels, latent=latent, lambdas=lambdas)

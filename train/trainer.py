@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latent", type=int, help="override the profile's latent channels M")
     p.add_argument("--arch", choices=["factorized", "hyperprior"], default="factorized", help="image model family")
     p.add_argument("--hyper", type=int, help="hyperprior: channels of z (default 64)")
+    p.add_argument("--context", type=int, default=0,
+                   help="hyperprior, new run: channels of a checkerboard context network (0 = none; training only "
+                        "for now: the run time does not decode it yet, so export refuses it)")
     p.add_argument("--lambdas", type=float, nargs="+",
                    help="rate points λ of a new run (ascending; default: the profile's); with --init the trained "
                         "gains are inter- or extrapolated log-linearly in log λ to the new points")
