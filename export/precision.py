@@ -306,6 +306,7 @@ def quantize_int8(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]], opts
     if opts.target not in INT8_TARGETS:
         raise ValueError(f"unknown INT8 target {opts.target!r} (choose from {', '.join(INT8_TARGETS)})")
     trt = opts.target == "tensorrt"
+    graph_name = src.name
     with tempfile.TemporaryDirectory() as tmp:
         unpacked = Path(tmp) / "float32.onnx"  # a bundle exported with --fp16-storage stores its weights so
         onnx.save(load_float32_weights(src), str(unpacked))
@@ -318,7 +319,7 @@ def quantize_int8(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]], opts
         convs = main_convs(model, weights)
         chosen = select_convs(convs, opts)
         if not chosen:  # (ONNX Runtime would read an empty list as "every convolution")
-            raise ValueError(f"{src.name}: no convolution to quantize (--int8-convs names none of its weights "
+            raise ValueError(f"{graph_name}: no convolution to quantize (--int8-convs names none of its weights "
                              f"{', '.join(c.weight for c in convs)}, or the rule leaves none)")
         blocks = gdn_blocks(model) if opts.equalize else []
         if blocks:

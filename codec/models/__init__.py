@@ -28,6 +28,8 @@ RETIRED_MODELS = {
                                         "development builds",
     "e642d91b4219e3f124163e0eb015692c": "model image-hyperprior e642d91b4219e3f124163e0eb015692c of aecodec 0.4.0 "
                                         "development builds",
+    "dd267bc9df86016c4d55d692ead77972": "model image-hyperprior dd267bc9df86016c4d55d692ead77972 of aecodec 0.4.0 "
+                                        "development builds",
     "b9c01dd53cfcb31bb52f228a196d3495": "model audio-edge b9c01dd53cfcb31bb52f228a196d3495 (conv decoder) of aecodec "
                                         "0.4.0 development builds",
 }
