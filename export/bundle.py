@@ -40,6 +40,9 @@ ARCHITECTURES = {
 
 
 def architecture_text(model: AnyModel) -> str:
+    if isinstance(model, HyperpriorCodecModel) and model.config.context:
+        return (f"mean-scale hyperprior (Minnen 2018) with a checkerboard context (He 2021; {model.config.context} "
+                "channels), integer h_s and context network, GDN transforms, per-level gain vectors")
     if isinstance(model, AudioCodecModel) and model.config.decoder == "fourier":
         return ("SEANet-style 1-D conv encoder, Vocos-style Fourier decoder (ConvNeXt blocks at the latent rate, "
                 "inverse STFT), factorized density, per-level gain vectors")
@@ -113,8 +116,11 @@ def build_manifest(model: AnyModel, ckpt: dict, tables: dict[str, np.ndarray], p
     else:
         manifest.update({"downsample": DOWNSAMPLE, "default_quality": opts.default_quality})
         if isinstance(model, HyperpriorCodecModel):
+            if model.config.context:
+                manifest["latent_coding"] = "hyperprior-checkerboard"
             manifest.update({
                 "pad_multiple": model.pad_multiple,
+                "context_channels": model.config.context,
                 "hyper_channels": model.config.hyper,
                 "hyper_synthesis": hyper_synthesis_constants(),
                 "inputs": {"encoder": "image: float32 N×3×H×W, RGB in [0,1], H,W multiples of 64; gain: float32 "
@@ -144,8 +150,6 @@ def export_model(model: AnyModel, ckpt: dict, out: str | Path, opts: ExportOptio
     out = Path(out)
     if out.exists() and not opts.force:
         raise FileExistsError(f"{out} exists (use --force to replace it)")
-    if getattr(model.config, "context", 0):
-        raise ValueError("a checkerboard-context model cannot be exported yet: the run time does not decode it")
     model.eval()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent))

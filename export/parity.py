@@ -131,16 +131,17 @@ def check_factorized(model: AnyModel, folder: Path, gains: np.ndarray) -> dict:
 
 def check_hyperprior(model: HyperpriorCodecModel, folder: Path, tables: dict[str, np.ndarray]) -> dict:
     """Encoder (v, z) at every quality, the integer h_s on the resulting ẑ and random ẑ, and the decoder."""
-    from aecodec.coding.hyper import HyperSynthesis
+    from aecodec.coding import CheckerboardContext, HyperSynthesis
 
     enc, dec = sessions(folder)
     hs = HyperSynthesis.from_tables(tables, model.config.latent, hyper_synthesis_constants())
+    context = CheckerboardContext.from_tables(tables, hs) if model.hyper_context is not None else None
     gains = tables["gains"]
     report: dict = {"latent_max_abs_diff": 0.0, "hyper_max_abs_diff": 0.0, "image_max_abs_diff": 0.0,
                     "rounded_latent_flips": 0, "rounded_latent_ties": 0, "latents_checked": 0,
                     "rounded_hyper_flips": 0, "rounded_hyper_ties": 0, "hyper_checked": 0,
                     "hs_mismatches": 0, "hs_checked": 0}
-    z_samples: list[np.ndarray] = []
+    samples: list[tuple[np.ndarray, np.ndarray]] = []  # (ẑ, v) pairs for the h_s / context check
     hs_qualities = {0, len(gains) // 2, len(gains) - 1}
     for x in parity_inputs(multiple=model.pad_multiple):
         y_t = torch_run(model.analysis, x)
@@ -164,7 +165,7 @@ def check_hyperprior(model: HyperpriorCodecModel, folder: Path, tables: dict[str
             report["rounded_latent_ties"] += ties
             report["latents_checked"] += v_t.size
             if q in hs_qualities:
-                z_samples.append(z_hat)
+                samples.append((z_hat, v_o[0]))
             if q == len(gains) - 1:
                 v_hat = np.floor(v_o - mean + 0.5) + mean
                 y_hat = (v_hat / gc).astype(np.float32)
@@ -172,9 +173,10 @@ def check_hyperprior(model: HyperpriorCodecModel, folder: Path, tables: dict[str
                 report["image_max_abs_diff"] = max(report["image_max_abs_diff"], diff)
     rng = np.random.default_rng(1)
     for bound in (2, 8, 40):
-        z_samples.append(rng.integers(-bound, bound + 1, (model.config.hyper, 5, 7)))
-    for z_hat in z_samples:
-        mismatches, checked = hyper_synthesis_mismatches(model, hs, z_hat)
+        samples.append((rng.integers(-bound, bound + 1, (model.config.hyper, 5, 7)),
+                        rng.normal(0.0, bound, (model.config.latent, 20, 28)).astype(np.float32)))
+    for z_hat, v in samples:
+        mismatches, checked = hyper_synthesis_mismatches(model, hs, z_hat, context, v)
         report["hs_mismatches"] += mismatches
         report["hs_checked"] += checked
     problems = []
@@ -192,14 +194,31 @@ def check_hyperprior(model: HyperpriorCodecModel, folder: Path, tables: dict[str
     return report
 
 
-def hyper_synthesis_mismatches(model: HyperpriorCodecModel, hs: Any, z_hat: np.ndarray) -> tuple[int, int]:
-    """(differing outputs, outputs) of the run time's integer h_s vs PyTorch's (mean codes and indices)."""
+def hyper_synthesis_mismatches(model: HyperpriorCodecModel, hs: Any, z_hat: np.ndarray, context: Any = None,
+                               v: np.ndarray | None = None) -> tuple[int, int]:
+    """(differing outputs, outputs) of the run time's integer h_s (and checkerboard context, given the latent v
+    whose anchors it sees) vs PyTorch's: mean codes and scale indices."""
     was_training = model.training
     model.eval()
+    z_t = torch.from_numpy(z_hat[None].astype(np.float32))
     with torch.no_grad():
-        mean, index = model.hyper_synthesis(torch.from_numpy(z_hat[None].astype(np.float32)))
+        if context is None:
+            mean, index = model.hyper_synthesis(z_t)
+        else:
+            assert v is not None
+            mean, index = model.entropy_parameters(torch.from_numpy(v[None]), z_t)
     model.train(was_training)
     mean_codes, idx = hs(z_hat)
+    if context is not None:
+        from aecodec.coding.hyper import anchor_mask
+
+        assert v is not None
+        symbols = np.floor(v - mean_codes * 2.0**-MEAN_SHIFT + 0.5).astype(np.int64)
+        codes = np.where(anchor_mask(*v.shape[1:]), np.clip((symbols << MEAN_SHIFT) + mean_codes,
+                                                            -hs.mean_max_code, hs.mean_max_code), 0)
+        other_codes, other_idx = hs(z_hat, context, codes, part="others")
+        anchors = np.broadcast_to(anchor_mask(*v.shape[1:]), v.shape)
+        mean_codes, idx = np.where(anchors, mean_codes, other_codes), np.where(anchors, idx, other_idx)
     mean_t = np.rint(mean[0].numpy() * 2.0**MEAN_SHIFT).astype(np.int64)
     index_t = index[0].numpy().astype(np.int64)
     differ = int((mean_t != mean_codes).sum()) + int((index_t != idx).sum())

@@ -11,7 +11,8 @@ the run time only ever reads the integers.
   density at the quality's gain: P(k) = c((k+½)/g) − c((k−½)/g).
 - hyperprior image model: "z_*" (Hc, L) from the hyper density with unit bins (ẑ has no gain);
   "y_*" (SCALE_LEVELS, L) zero-mean discretized Gaussians, one per scale of the scale table;
-  "hs_kernel_i" / "hs_bias_i" / "hs_exponent_i" the integer hyper-synthesis layers.
+  "hs_kernel_i" / "hs_bias_i" / "hs_exponent_i" the integer hyper-synthesis layers, and for a
+  checkerboard-context model "cx_kernel_i" / "cx_bias_i" / "cx_exponent_i" its integer context network.
 """
 from __future__ import annotations
 
@@ -196,6 +197,20 @@ def hyper_synthesis_tables(model: HyperpriorCodecModel) -> dict[str, np.ndarray]
     return out
 
 
+@torch.no_grad()
+def context_tables(model: HyperpriorCodecModel) -> dict[str, np.ndarray]:
+    """The integer checkerboard context (cx_*_0: 5×5 over the anchors, _1: 1×1 over h_s's hidden, _2: 1×1 out)."""
+    if model.hyper_context is None:
+        return {}
+    out = {}
+    for i, layer in enumerate(model.hyper_context.layers):
+        p = layer.integer_parameters()
+        out[f"cx_kernel_{i}"] = p["kernel"].numpy().astype(np.int8)
+        out[f"cx_bias_{i}"] = p["bias"].numpy().astype(np.int64)
+        out[f"cx_exponent_{i}"] = p["exponent"].numpy().astype(np.int64)
+    return out
+
+
 def hyperprior_tables(model: HyperpriorCodecModel, num_qualities: int = NUM_QUALITIES, low: float = 0.0,
                       high: float | None = None) -> dict[str, np.ndarray]:
     """Gains per quality, z tables (hyper density, unit bins), y Gaussian tables, integer h_s."""
@@ -212,7 +227,7 @@ def hyperprior_tables(model: HyperpriorCodecModel, num_qualities: int = NUM_QUAL
     return {"gains": quality_gains(log_gains, num_qualities, low, high),
             "precision": np.array(PRECISION, dtype=np.int32),
             "z_freqs": z_freqs[0], "z_lengths": z_lengths[0], "z_offsets": z_offsets[0],
-            **gaussian_tables(), **hyper_synthesis_tables(model)}
+            **gaussian_tables(), **hyper_synthesis_tables(model), **context_tables(model)}
 
 
 @torch.no_grad()

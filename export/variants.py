@@ -92,9 +92,9 @@ def calibration_feeds(bundle: ModelBundle, crops: list[np.ndarray],
                 gain = coding.gain(q)
                 feed = {enc_names[0]: x, enc_names[1]: np.ascontiguousarray(gain.reshape(1, -1, 1, 1), np.float32)}
                 v, z = (a[0] for a in bundle.run_encoder(x, gain))
-                z_hat = np.floor(z + 0.5).astype(np.int32)
-                means, _ = coding.parameters(z_hat)  # type: ignore[union-attr]
-                y_hat = (np.floor(v - means + np.float32(0.5)) + means) / gain
+                _, symbols = coding.encode(v, z)  # type: ignore[union-attr]
+                means, _ = coding.parameters(np.floor(z + 0.5).astype(np.int32), symbols)  # type: ignore[union-attr]
+                y_hat = (symbols + means) / gain
             else:
                 feed = {enc_names[0]: x}
                 y = bundle.run_encoder(x)[0][0]

@@ -41,17 +41,51 @@ def tiny_hyperprior_model(seed: int = 0, latent: int = 16, hyper: int = 8):
     return model.eval()
 
 
-@pytest.fixture(scope="session")
-def hyperprior_bundle(tmp_path_factory):
-    """(bundle folder, manifest, checkpoint path) of an exported tiny random hyperprior model."""
+def tiny_context_model(seed: int = 0, channels: int = 12):
+    """`tiny_hyperprior_model` with a random checkerboard context that changes the non-anchors' parameters."""
+    import torch
+
+    from aecodec.train.hyperprior import HyperpriorCodecModel, HyperpriorConfig
+
+    base = tiny_hyperprior_model(seed)
+    cfg = base.config
+    model = HyperpriorCodecModel(HyperpriorConfig(channels=cfg.channels, latent=cfg.latent, hyper=cfg.hyper,
+                                                  context=channels, lambdas=cfg.lambdas))
+    model.load_state_dict(base.state_dict(), strict=False)
+    with torch.no_grad():
+        for layer in model.hyper_context.layers:
+            layer.conv.weight.normal_(0, 0.05)
+            layer.conv.bias.uniform_(0, 0.5)
+    return model.eval()
+
+
+def _export_tiny(root, model):
     torch = pytest.importorskip("torch")
     from aecodec.export.bundle import export_bundle
 
-    root = tmp_path_factory.mktemp("hyper")
-    model = tiny_hyperprior_model()
     ckpt = {"model": model.state_dict(), "config": model.config.to_dict(), "modality": "image", "step": 7,
             "args": {"batch": 2, "crop": 64, "lr": 1e-4, "warmup": 10, "decay_from": 0.7, "seed": 0,
                      "data": "somewhere", "init": "factorized.pt"}}
     torch.save(ckpt, root / "h.pt")
     manifest = export_bundle(root / "h.pt", root / "bundle", name="tiny-hyper", low_quality_position=-1.0)
     return root / "bundle", manifest, root / "h.pt"
+
+
+@pytest.fixture(scope="session")
+def context_bundle(tmp_path_factory):
+    """(bundle folder, manifest, checkpoint path) of an exported tiny random checkerboard-context model."""
+    pytest.importorskip("torch")
+    return _export_tiny(tmp_path_factory.mktemp("context"), tiny_context_model())
+
+
+@pytest.fixture(scope="session")
+def hyperprior_bundle(tmp_path_factory):
+    """(bundle folder, manifest, checkpoint path) of an exported tiny random hyperprior model."""
+    pytest.importorskip("torch")
+    return _export_tiny(tmp_path_factory.mktemp("hyper"), tiny_hyperprior_model())
+
+
+@pytest.fixture(params=["hyperprior", "context"])
+def any_hyperprior_bundle(request):
+    """Each kind of hyperprior bundle in turn: plain (format version 3) and checkerboard context (version 4)."""
+    return request.getfixturevalue("hyperprior_bundle" if request.param == "hyperprior" else "context_bundle")

@@ -19,10 +19,14 @@ for hostile files too).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import AecError
+
+if TYPE_CHECKING:
+    from .context import CheckerboardContext
 
 # |ẑ| is clipped to this before h_s: with int8 kernels over 64·9 taps the partial sums stay < 2^53.
 Z_INPUT_LIMIT = 1 << 30
@@ -71,41 +75,100 @@ class HyperSynthesis:
     def hyper_channels(self) -> int:
         return int(self.layers[0].kernel.shape[1])
 
-    def __call__(self, z_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """z_hat: int (H, h, w) -> (mean codes int32 (M, 4h, 4w), scale indices uint8 (M, 4h, 4w))."""
+    def __call__(self, z_hat: np.ndarray, context: "CheckerboardContext | None" = None,
+                 anchor_codes: np.ndarray | None = None, part: str = "all") -> tuple[np.ndarray, np.ndarray]:
+        """z_hat: int (H, h, w) -> (mean codes int32 (M, 4h, 4w), scale indices uint8 (M, 4h, 4w)).
+
+        part: "all" positions, or only the checkerboard's "anchors" ((row + column) even) or "others" (the
+        rest left 0; the last layer, most of the work, runs only where asked). With a context and the
+        anchors' codes (int (M, 4h, 4w), clip(16·v̂) on the anchors, 0 elsewhere), the others' parameters
+        include the context's (context.py)."""
         if z_hat.ndim != 3 or z_hat.shape[0] != self.hyper_channels:
             raise ValueError(f"ẑ must be ({self.hyper_channels}, h, w), got {z_hat.shape}")
+        if part not in ("all", "anchors", "others"):
+            raise ValueError(f"part must be all, anchors or others, got {part!r}")
         rows = z_hat.shape[1]
+        if context is not None and (part != "others" or anchor_codes is None or anchor_codes.shape != (
+                self.latent_channels, 4 * rows, 4 * z_hat.shape[2])):
+            raise ValueError("a context computes the other positions from the anchor codes of the whole latent")
         if rows <= BAND_ROWS + 2 * BAND_HALO:
-            return self._run(z_hat)
+            return self._run(z_hat, part, context, anchor_codes)
         m, w = self.latent_channels, z_hat.shape[2]
         means = np.empty((m, 4 * rows, 4 * w), np.int32)
         index = np.empty((m, 4 * rows, 4 * w), np.uint8)
         for r0 in range(0, rows, BAND_ROWS):
             r1 = min(rows, r0 + BAND_ROWS)
             a0, a1 = max(0, r0 - BAND_HALO), min(rows, r1 + BAND_HALO)
-            band_means, band_index = self._run(z_hat[:, a0:a1])
+            # the context reaches 2 latent rows: inside the halo (8 latent rows), so the cut is invisible
+            band_anchors = None if anchor_codes is None else anchor_codes[:, 4 * a0 : 4 * a1]
+            band_means, band_index = self._run(z_hat[:, a0:a1], part, context, band_anchors)
             keep = slice(4 * (r0 - a0), 4 * (r1 - a0))
             means[:, 4 * r0 : 4 * r1] = band_means[:, keep]
             index[:, 4 * r0 : 4 * r1] = band_index[:, keep]
         return means, index
 
-    def _run(self, z_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _run(self, z_hat: np.ndarray, part: str, context: "CheckerboardContext | None" = None,
+             anchor_codes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         a = np.clip(z_hat.astype(np.float64), -Z_INPUT_LIMIT, Z_INPUT_LIMIT)
         for layer in self.layers[:2]:
             a = _depth_to_space(_requantize(_conv3x3(a, layer), layer.exponent))
             np.clip(a, 0, self.activation_max_code, out=a)
         last = self.layers[2]
-        acc = _conv3x3(a, last)
+        m, (h, w) = self.latent_channels, a.shape[1:]
+        if part == "all":
+            return self._outputs(_conv3x3(a, last), last.exponent)
+        # bands start at even latent rows (4 per ẑ row), so the local checkerboard is the global one
+        rows, cols = np.nonzero(anchor_mask(h, w) == (part == "anchors"))
+        acc = _conv3x3(a, last, rows * w + cols)  # (2M, n)
+        exponent = last.exponent
+        if context is not None and anchor_codes is not None:
+            acc, exponent = aligned_sum(acc, exponent, context.accumulate(anchor_codes, a, rows, cols),
+                                        context.out.exponent)
+        part_means, part_index = self._outputs(acc[:, :, None], exponent)
+        means, index = np.zeros((m, h, w), np.int32), np.zeros((m, h, w), np.uint8)
+        means[:, rows, cols], index[:, rows, cols] = part_means[..., 0], part_index[..., 0]
+        return means, index
+
+    def _outputs(self, acc: np.ndarray, exponent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Last layer's accumulator (2M, ...) -> (mean codes int32, scale indices uint8) (M, ...)."""
         m = self.latent_channels
-        means = np.clip(_requantize(acc[:m], last.exponent[:m] + self.mean_shift), -self.mean_max_code,
+        means = np.clip(_requantize(acc[:m], exponent[:m] + self.mean_shift), -self.mean_max_code,
                         self.mean_max_code)
-        index = np.clip(_requantize(acc[m:], last.exponent[m:]), 0, self.scale_levels - 1)
+        index = np.clip(_requantize(acc[m:], exponent[m:]), 0, self.scale_levels - 1)
         return means.astype(np.int32), index.astype(np.uint8)
 
 
-def _conv3x3(x: np.ndarray, layer: IntegerLayer) -> np.ndarray:
-    """Zero-padded 3×3 convolution (cross-correlation, as PyTorch) of float64 integer codes, plus bias."""
+def anchor_mask(height: int, width: int) -> np.ndarray:
+    """bool (height, width): True on a checkerboard context's anchors ((row + column) even), coded first."""
+    return (np.add.outer(np.arange(height), np.arange(width)) % 2) == 0
+
+
+def exact_sum_fits(*terms: tuple[IntegerLayer, int]) -> bool:
+    """Whether Σ_t acc_t·2^e_t, formed on the finest grid, stays below 2^53 for every output channel, with
+    acc_t = bias + Σ kernel·input and |input| ≤ the term's bound (the check that makes float64 exact)."""
+    for o in range(int(terms[0][0].kernel.shape[0])):
+        low = min(int(layer.exponent[o]) for layer, _ in terms)
+        total = 0
+        for layer, bound in terms:
+            peak = int(np.abs(layer.kernel[o]).sum()) * bound + abs(int(layer.bias[o]))
+            total += peak << (int(layer.exponent[o]) - low)
+        if total >= 2**53:
+            return False
+    return True
+
+
+def aligned_sum(acc_a: np.ndarray, exp_a: np.ndarray, acc_b: np.ndarray,
+                exp_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """acc_a·2^exp_a + acc_b·2^exp_b (row o with exponents [o]) as (an integer accumulator on the finer grid,
+    its exponent): exact whenever `exact_sum_fits` accepted the layers."""
+    low = np.minimum(exp_a, exp_b)
+    total = acc_a * np.ldexp(1.0, exp_a - low)[:, None] + acc_b * np.ldexp(1.0, exp_b - low)[:, None]
+    return total, low
+
+
+def _conv3x3(x: np.ndarray, layer: IntegerLayer, positions: np.ndarray | None = None) -> np.ndarray:
+    """Zero-padded 3×3 convolution (cross-correlation, as PyTorch) of float64 integer codes, plus bias: (Cout, h, w),
+    or (Cout, n) at the flat positions (row · w + column) given."""
     cin, h, w = x.shape
     padded = np.zeros((cin, h + 2, w + 2), np.float64)
     padded[:, 1:-1, 1:-1] = x
@@ -115,9 +178,10 @@ def _conv3x3(x: np.ndarray, layer: IntegerLayer) -> np.ndarray:
         for kx in range(3):
             cols[:, ky, kx] = padded[:, ky : ky + h, kx : kx + w]
     kernel = layer.kernel.reshape(layer.kernel.shape[0], -1).astype(np.float64)
-    out = kernel @ cols.reshape(cin * 9, h * w)
+    flat = cols.reshape(cin * 9, h * w)
+    out = kernel @ (flat if positions is None else flat[:, positions])
     out += layer.bias.astype(np.float64)[:, None]
-    return out.reshape(-1, h, w)
+    return out if positions is not None else out.reshape(-1, h, w)
 
 
 def _requantize(acc: np.ndarray, exponent: np.ndarray) -> np.ndarray:

@@ -8,6 +8,8 @@ Two codings, chosen by the bundle's manifest ("latent_coding"):
   is coded with one table per channel; the integer h_s (coding/hyper.py) turns ẑ into a mean code
   and a scale index for every element of v; symbols = floor(v − mean + ½) are coded grouped by scale
   index. Every probability comes from integers, so encoder and decoder agree on every machine.
+  With a checkerboard context (format version 4) the anchors are coded first and the other half with
+  parameters that also see them (coding/context.py).
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import FormatError, InputError
-from .hyper import HyperSynthesis
+from .context import CheckerboardContext
+from .hyper import HyperSynthesis, anchor_mask
 from .range_coder import FrequencyTables
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -75,22 +78,26 @@ class FactorizedCoding:
 
 @dataclass
 class HyperStreams:
-    """The two streams of a hyperprior latent (sections 5 and 6)."""
+    """The streams of a hyperprior latent: ẑ (section 5), y (section 6; with a checkerboard context only the
+    anchors) and the non-anchors of a context model (section 10; empty without a context)."""
 
     hyper: bytes
     conditional: bytes
+    context: bytes = b""
 
 
 class HyperpriorCoding:
-    """ẑ with per-channel tables; v − mean with Gaussian tables chosen by the integer h_s."""
+    """ẑ with per-channel tables; v − mean with Gaussian tables chosen by the integer h_s (and, in a
+    checkerboard-context model, for the non-anchors by h_s plus the integer context network)."""
 
     def __init__(self, gains: np.ndarray, hyper_tables: FrequencyTables, scale_tables: FrequencyTables,
-                 hyper_synthesis: HyperSynthesis):
+                 hyper_synthesis: HyperSynthesis, context: CheckerboardContext | None = None):
         self.gains = gains.astype(np.float32)  # (Q, M)
         self.num_qualities, self.channels = self.gains.shape
         self.hyper_tables = hyper_tables
         self.scale_tables = scale_tables
         self.hyper_synthesis = hyper_synthesis
+        self.context = context
         if len(hyper_tables) != hyper_synthesis.hyper_channels:
             raise ValueError("hyper tables do not match the hyper-synthesis")
         if len(scale_tables) != hyper_synthesis.scale_levels or hyper_synthesis.latent_channels != self.channels:
@@ -105,29 +112,51 @@ class HyperpriorCoding:
         """(M, 1, 1) float32 gain of a quality: the encoder graph's second input, and ŷ = v̂ / gain."""
         return self.gains[quality - 1][:, None, None]
 
-    def parameters(self, z_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """ẑ (Hc, h, w) -> (means float32 (M, 4h, 4w), scale indices uint8): exact integers inside."""
-        mean_codes, index = self.hyper_synthesis(z_hat)
+    def parameters(self, z_hat: np.ndarray, symbols: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """ẑ (Hc, h, w) -> (means float32 (M, 4h, 4w), scale indices uint8) of every element: exact integers
+        inside. With a checkerboard context the non-anchors' depend on the anchors' `symbols` (required then)."""
+        if self.context is None:
+            mean_codes, index = self.hyper_synthesis(z_hat)
+        else:
+            if symbols is None:
+                raise ValueError("a checkerboard-context model's parameters depend on the anchors' symbols")
+            mean_codes, index = self.hyper_synthesis(z_hat, part="anchors")
+            anchors = np.broadcast_to(anchor_mask(*index.shape[1:]), index.shape)
+            other_codes, other_index = self._others(z_hat, symbols, mean_codes, anchors)
+            mean_codes, index = np.where(anchors, mean_codes, other_codes), np.where(anchors, index, other_index)
         return mean_codes.astype(np.float32) * self.mean_step, index
+
+    def _others(self, z_hat: np.ndarray, symbols: np.ndarray, mean_codes: np.ndarray,
+                anchors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Second pass: mean codes and scale indices of the non-anchors, from h_s and the context network, which
+        reads clip(16·v̂) = clip(2^μ·n + m) of the decoded anchors."""
+        limit = self.hyper_synthesis.mean_max_code
+        codes = (symbols.astype(np.int64) << self.hyper_synthesis.mean_shift) + mean_codes
+        anchor_codes = np.where(anchors, np.clip(codes, -limit, limit), 0).astype(np.int32)
+        return self.hyper_synthesis(z_hat, self.context, anchor_codes, part="others")
 
     def encode(self, v: np.ndarray, z: np.ndarray) -> tuple[HyperStreams, np.ndarray]:
         """Gained latent v (M, h, w) and z (Hc, h/4, w/4), floats from the encoder graph -> streams and
         the symbols (for tests and rate estimates)."""
         z_hat = np.clip(np.floor(z + 0.5), INT32_MIN, INT32_MAX).astype(np.int32)
         hyper = self.hyper_tables.encode([(c, z_hat[c]) for c in range(z_hat.shape[0])])
-        means, index = self.parameters(z_hat)
-        if means.shape != v.shape:
+        mean_codes, index = self.hyper_synthesis(z_hat, part="all" if self.context is None else "anchors")
+        if mean_codes.shape != v.shape:
             raise ValueError(f"latent {v.shape} and hyper-latent {z.shape} do not match")
-        symbols = np.clip(np.floor(v - means + np.float32(0.5)), INT32_MIN, INT32_MAX).astype(np.int32)
-        order = np.argsort(index.reshape(-1), kind="stable")
-        counts = np.bincount(index.reshape(-1), minlength=len(self.scale_tables))
-        flat = symbols.reshape(-1)[order]
-        groups, start = [], 0
-        for table, count in enumerate(counts.tolist()):
-            if count:
-                groups.append((table, flat[start : start + count]))
-                start += count
-        return HyperStreams(hyper, self.scale_tables.encode(groups)), symbols
+        symbols = self._symbols(v, mean_codes)
+        if self.context is None:
+            return HyperStreams(hyper, _encode_grouped(self.scale_tables, symbols, index)), symbols
+        anchors = np.broadcast_to(anchor_mask(*v.shape[1:]), v.shape)
+        conditional = _encode_grouped(self.scale_tables, symbols[anchors], index[anchors])
+        other_codes, other_index = self._others(z_hat, symbols, mean_codes, anchors)
+        symbols = np.where(anchors, symbols, self._symbols(v, other_codes))
+        context = _encode_grouped(self.scale_tables, symbols[~anchors], other_index[~anchors])
+        return HyperStreams(hyper, conditional, context), symbols
+
+    def _symbols(self, v: np.ndarray, mean_codes: np.ndarray) -> np.ndarray:
+        """n = floor(v − m·2^−μ + ½) (the encoder's choice; only the decoder's steps are normative)."""
+        means = mean_codes.astype(np.float32) * self.mean_step
+        return np.clip(np.floor(v - means + np.float32(0.5)), INT32_MIN, INT32_MAX).astype(np.int32)
 
     def decode(self, streams: HyperStreams, latent_shape: tuple[int, int]) -> np.ndarray:
         """Streams -> v̂ = symbols + mean, float32 (M, h, w) (divide by the gain for the decoder graph)."""
@@ -141,15 +170,45 @@ class HyperpriorCoding:
         zh, zw = h // 4, w // 4
         z_groups = self.hyper_tables.decode(streams.hyper, [(c, zh * zw) for c in range(self.hyper_channels)])
         z_hat = np.stack(z_groups).reshape(self.hyper_channels, zh, zw)
-        means, index = self.parameters(z_hat)
-        order = np.argsort(index.reshape(-1), kind="stable")
-        counts = np.bincount(index.reshape(-1), minlength=len(self.scale_tables))
-        groups = [(t, c) for t, c in enumerate(counts.tolist()) if c]
-        decoded = self.scale_tables.decode(streams.conditional, groups)
-        flat = np.empty(index.size, np.int32)
-        flat[order] = np.concatenate(decoded) if decoded else np.zeros(0, np.int32)
-        symbols = flat.reshape(means.shape)
+        if self.context is None:
+            mean_codes, index = self.hyper_synthesis(z_hat)
+            symbols = _decode_grouped(self.scale_tables, streams.conditional, index).reshape(index.shape)
+        else:
+            mean_codes, index = self.hyper_synthesis(z_hat, part="anchors")
+            anchors = np.broadcast_to(anchor_mask(h, w), index.shape)
+            symbols = np.zeros(index.shape, np.int32)
+            symbols[anchors] = _decode_grouped(self.scale_tables, streams.conditional, index[anchors])
+            other_codes, other_index = self._others(z_hat, symbols, mean_codes, anchors)
+            mean_codes, index = np.where(anchors, mean_codes, other_codes), np.where(anchors, index, other_index)
+            symbols[~anchors] = _decode_grouped(self.scale_tables, streams.context, other_index[~anchors])
+        means = mean_codes.astype(np.float32) * self.mean_step
         return DecodedHyperLatent(z_hat, index, means, symbols, symbols.astype(np.float32) + means)
+
+
+def _encode_grouped(tables: FrequencyTables, symbols: np.ndarray, index: np.ndarray) -> bytes:
+    """One stream: a group per scale index that occurs, in increasing index, each the symbols with that index
+    in their given (row-major) order."""
+    flat_index = index.reshape(-1)
+    order = np.argsort(flat_index, kind="stable")
+    counts = np.bincount(flat_index, minlength=len(tables))
+    flat = symbols.reshape(-1)[order]
+    groups, start = [], 0
+    for table, count in enumerate(counts.tolist()):
+        if count:
+            groups.append((table, flat[start : start + count]))
+            start += count
+    return tables.encode(groups)
+
+
+def _decode_grouped(tables: FrequencyTables, payload: bytes, index: np.ndarray) -> np.ndarray:
+    """The inverse of `_encode_grouped`: int32 symbols in the order of `index` (flattened)."""
+    flat_index = index.reshape(-1)
+    order = np.argsort(flat_index, kind="stable")
+    counts = np.bincount(flat_index, minlength=len(tables))
+    decoded = tables.decode(payload, [(t, c) for t, c in enumerate(counts.tolist()) if c])
+    flat = np.empty(flat_index.size, np.int32)
+    flat[order] = np.concatenate(decoded) if decoded else np.zeros(0, np.int32)
+    return flat
 
 
 @dataclass

@@ -14,14 +14,15 @@ from ..errors import FormatError, UnsupportedVersionError
 MAGIC = b"\x89AEC"
 # A file carries the lowest version that defines its content: images of factorized models are
 # version 1 (unchanged), audio needs version 2, images of hyperprior models (sections 5 and 6)
-# version 3, lossless images (section 7) and audio with level or silence sections (8, 9) version 3.
-# Decoders read every version listed here.
+# version 3, lossless images (section 7) and audio with level or silence sections (8, 9) version 3,
+# images of checkerboard-context models (section 10) version 4. Decoders read every version listed here.
 FORMAT_VERSION = 1
 AUDIO_FORMAT_VERSION = 2
 HYPERPRIOR_FORMAT_VERSION = 3
 LOSSLESS_FORMAT_VERSION = 3
 AUDIO_LEVEL_FORMAT_VERSION = 3
-SUPPORTED_VERSIONS = (1, 2, 3)
+CONTEXT_FORMAT_VERSION = 4
+SUPPORTED_VERSIONS = (1, 2, 3, 4)
 # a lossless image needs no model: its model id field holds 16 zero bytes
 NO_MODEL_ID = bytes(16)
 
@@ -43,12 +44,14 @@ SECTION_CONDITIONAL_LATENT = 6  # y symbols coded with the scales that ẑ gives
 SECTION_LOSSLESS = 7  # the whole image in a lossless coding, no model (version 3)
 SECTION_AUDIO_LEVEL = 8  # per-block gain and DC corrections of each audio channel (version 3)
 SECTION_AUDIO_SILENCE = 9  # runs of exact digital silence of each audio channel (version 3)
+SECTION_CONTEXT_LATENT = 10  # the non-anchor y symbols of a checkerboard-context model (version 4)
 SECTION_NAMES = {SECTION_LATENT: "latent", SECTION_ALPHA: "alpha", SECTION_ICC: "icc",
                  SECTION_AUDIO_LATENT: "audio latent", SECTION_HYPER_LATENT: "hyper latent",
                  SECTION_CONDITIONAL_LATENT: "conditional latent", SECTION_LOSSLESS: "lossless",
-                 SECTION_AUDIO_LEVEL: "audio level", SECTION_AUDIO_SILENCE: "audio silence"}
+                 SECTION_AUDIO_LEVEL: "audio level", SECTION_AUDIO_SILENCE: "audio silence",
+                 SECTION_CONTEXT_LATENT: "context latent"}
 KNOWN_IMAGE_SECTIONS = {SECTION_LATENT, SECTION_ALPHA, SECTION_ICC, SECTION_HYPER_LATENT, SECTION_CONDITIONAL_LATENT,
-                        SECTION_LOSSLESS}
+                        SECTION_LOSSLESS, SECTION_CONTEXT_LATENT}
 KNOWN_AUDIO_SECTIONS = {SECTION_AUDIO_LATENT, SECTION_AUDIO_LEVEL, SECTION_AUDIO_SILENCE}
 AUDIO_CORRECTION_SECTIONS = {SECTION_AUDIO_LEVEL, SECTION_AUDIO_SILENCE}
 
@@ -108,6 +111,8 @@ def image_version(sections: dict[int, bytes]) -> int:
     hyperprior = SECTION_CONDITIONAL_LATENT in sections or SECTION_HYPER_LATENT in sections
     if SECTION_LOSSLESS in sections:
         return LOSSLESS_FORMAT_VERSION
+    if SECTION_CONTEXT_LATENT in sections:
+        return CONTEXT_FORMAT_VERSION
     return HYPERPRIOR_FORMAT_VERSION if hyperprior else FORMAT_VERSION
 
 
@@ -144,11 +149,14 @@ def pack(f: AecFile) -> bytes:
 
 def _check_latent_sections(sections: dict[int, bytes], version: int, model_id: bytes) -> None:
     """Version 1 files code the latent in one section; version 3 files in a hyper and a conditional one, or
-    the whole image in a lossless section (no latent, no alpha section, no model)."""
+    the whole image in a lossless section (no latent, no alpha section, no model); version 4 files in a
+    hyper, a conditional and a context one."""
+    if SECTION_CONTEXT_LATENT in sections and version < CONTEXT_FORMAT_VERSION:
+        raise FormatError(f"the context latent section needs format version {CONTEXT_FORMAT_VERSION}")
     if SECTION_LOSSLESS in sections:
         if version < LOSSLESS_FORMAT_VERSION:
             raise FormatError(f"the lossless section needs format version {LOSSLESS_FORMAT_VERSION}")
-        if {SECTION_LATENT, SECTION_HYPER_LATENT, SECTION_CONDITIONAL_LATENT} & set(sections):
+        if {SECTION_LATENT, SECTION_HYPER_LATENT, SECTION_CONDITIONAL_LATENT, SECTION_CONTEXT_LATENT} & set(sections):
             raise FormatError("a lossless file cannot also hold latent sections")
         if SECTION_ALPHA in sections:
             raise FormatError("a lossless file holds its alpha inside the lossless section")
@@ -159,6 +167,8 @@ def _check_latent_sections(sections: dict[int, bytes], version: int, model_id: b
             raise FormatError("missing hyper or conditional latent section")
         if SECTION_LATENT in sections:
             raise FormatError("a hyperprior file cannot also hold a factorized latent section")
+        if version >= CONTEXT_FORMAT_VERSION and SECTION_CONTEXT_LATENT not in sections:
+            raise FormatError(f"a version {version} image file needs a context latent section")
     else:
         if SECTION_LATENT not in sections:
             raise FormatError("missing latent section")
@@ -219,6 +229,8 @@ def _unpack_audio(body: bytes, version: int) -> AecFile:
     if SECTION_AUDIO_LATENT not in sections:
         raise FormatError("missing audio latent section")
     if audio_version(sections) != version:
+        if version > AUDIO_LEVEL_FORMAT_VERSION:
+            raise FormatError(f"format version {version} defines no audio file (audio is version 2 or 3)")
         if version < AUDIO_LEVEL_FORMAT_VERSION:
             raise FormatError(f"audio level and silence sections need format version {AUDIO_LEVEL_FORMAT_VERSION}")
         raise FormatError(f"a version {version} audio file needs a level or silence section")

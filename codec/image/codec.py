@@ -90,7 +90,10 @@ def _encode_hyperprior(bundle: ModelBundle, coding: HyperpriorCoding, rgb: np.nd
                                                                    (t.c0 - t.b0) // 4 : (t.c1 - t.b0) // 4]
     with _timed(timings, "entropy_encode"):
         streams, _ = coding.encode(v, z)
-        return {container.SECTION_HYPER_LATENT: streams.hyper, container.SECTION_CONDITIONAL_LATENT: streams.conditional}
+        sections = {container.SECTION_HYPER_LATENT: streams.hyper, container.SECTION_CONDITIONAL_LATENT: streams.conditional}
+        if coding.context is not None:
+            sections[container.SECTION_CONTEXT_LATENT] = streams.context
+        return sections
 
 
 def encode_latent_sections(bundle: ModelBundle, rgb: np.ndarray, quality: int,
@@ -140,9 +143,13 @@ def decode_latent_sections(bundle: ModelBundle, f: AecFile, timings: dict | None
     if isinstance(coding, HyperpriorCoding):
         if container.SECTION_CONDITIONAL_LATENT not in f.sections:
             raise FormatError(f"model {bundle.model_id} is a hyperprior model; the file has no hyperprior sections")
+        if (coding.context is None) != (container.SECTION_CONTEXT_LATENT not in f.sections):
+            raise FormatError(f"model {bundle.model_id} {'has' if coding.context else 'has no'} checkerboard context; "
+                              f"the file {'lacks' if coding.context else 'has'} a context latent section")
         with _timed(timings, "entropy_decode"):
             streams = HyperStreams(f.sections[container.SECTION_HYPER_LATENT],
-                                   f.sections[container.SECTION_CONDITIONAL_LATENT])
+                                   f.sections[container.SECTION_CONDITIONAL_LATENT],
+                                   f.sections.get(container.SECTION_CONTEXT_LATENT, b""))
             v_hat = coding.decode(streams, (lh, lw))
             gain = coding.gain(hdr.quality)
         return _synthesize(bundle, lambda a0, a1, b0, b1: v_hat[:, a0:a1, b0:b1] / gain, lh, lw,

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..coding import FactorizedCoding, FrequencyTables, HyperpriorCoding, HyperSynthesis
+from ..coding import CheckerboardContext, FactorizedCoding, FrequencyTables, HyperpriorCoding, HyperSynthesis
 from ..errors import AecError
 from .runtime import PRECISIONS, ShapeProfile, backend_of, create_session, graph_inputs, select_providers, tensorrt_profile
 
 PAYLOAD_FILES = ("encoder.onnx", "decoder.onnx", "tables.npz")
-LATENT_CODINGS = ("factorized", "hyperprior")
+LATENT_CODINGS = ("factorized", "hyperprior", "hyperprior-checkerboard")
 GRAPHS = ("encoder", "decoder")
 GRAPH_FORMATS = ("onnx", "ort")
 
@@ -222,11 +222,13 @@ def precisions_for(manifest: Manifest, folder: Path, backend: str) -> tuple[list
 def _load_coding(tables_path: Path, manifest: Manifest) -> FactorizedCoding | HyperpriorCoding:
     with np.load(tables_path) as t:
         precision = int(t["precision"])
-        if manifest.latent_coding == "hyperprior":
+        if manifest.latent_coding.startswith("hyperprior"):
             hyper = HyperSynthesis.from_tables(t, manifest.latent_channels, manifest.hyper_synthesis)
+            context = (CheckerboardContext.from_tables(t, hyper)
+                       if manifest.latent_coding == "hyperprior-checkerboard" else None)
             return HyperpriorCoding(
                 t["gains"], FrequencyTables(t["z_freqs"], t["z_lengths"], t["z_offsets"], precision),
-                FrequencyTables(t["y_freqs"], t["y_lengths"], t["y_offsets"], precision), hyper)
+                FrequencyTables(t["y_freqs"], t["y_lengths"], t["y_offsets"], precision), hyper, context)
         freqs = t["freqs"]  # (Q, C, L): table (q, c) is row q·C + c
         q, c, length = freqs.shape
         tables = FrequencyTables(freqs.reshape(q * c, length), t["lengths"].reshape(-1), t["offsets"].reshape(-1),

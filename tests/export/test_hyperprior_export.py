@@ -126,6 +126,27 @@ def test_parity_fails_on_a_wrong_integer_hyper_synthesis(bundle):
         check_parity(model, folder, tables)
 
 
+def test_context_tables_whose_sums_could_leave_float64_exactness_are_refused(context_bundle):
+    """The run time sums context and h_s accumulators of different exponents on the finer grid in float64; a
+    bundle for which that could pass 2^53 is refused instead of decoding inexactly."""
+    import aecodec
+    from aecodec.coding import CheckerboardContext
+
+    folder = context_bundle[0]
+    tables = dict(np.load(folder / "tables.npz"))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    hs = HyperSynthesis.from_tables(tables, manifest["latent_channels"], manifest["hyper_synthesis"])
+    assert CheckerboardContext.from_tables(tables, hs).channels == manifest["context_channels"]
+    for key in ("cx_exponent_0", "cx_exponent_2"):
+        bad = dict(tables)
+        bad[key] = bad[key] + 40  # 2^40 finer-grid steps per unit of the other term
+        with pytest.raises(aecodec.AecError, match="2\\^53"):
+            CheckerboardContext.from_tables(bad, hs)
+    missing = {k: v for k, v in tables.items() if k != "cx_bias_1"}
+    with pytest.raises(aecodec.AecError, match="cx_bias_1"):
+        CheckerboardContext.from_tables(missing, hs)
+
+
 def test_run_time_round_trip(bundle):
     import aecodec
 

@@ -73,7 +73,7 @@ def _encode(bundle: ModelBundle, img: np.ndarray, quality: int):
     v, z = (a[0] for a in bundle.run_encoder(x, bundle.coding.gain(quality)))
     streams, symbols = bundle.coding.encode(v, z)
     z_hat = np.floor(z + 0.5).astype(np.int32)
-    _, index = bundle.coding.parameters(z_hat)
+    _, index = bundle.coding.parameters(z_hat, symbols)
     return streams, symbols, z_hat, index, v.shape[1:]
 
 

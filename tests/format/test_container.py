@@ -120,6 +120,25 @@ def test_hyperprior_files_are_version_3_with_both_latent_sections():
         container.pack(AecFile(hdr, {**secs, container.SECTION_LATENT: b"x"}))
 
 
+def test_context_files_are_version_4_with_hyper_conditional_and_context_sections():
+    hdr = ImageHeader(quality=5, model_id=bytes(16), width=64, height=64, mode="RGB")
+    secs = {container.SECTION_HYPER_LATENT: b"zz", container.SECTION_CONDITIONAL_LATENT: b"yyyy",
+            container.SECTION_CONTEXT_LATENT: b"cccc"}
+    data = container.pack(AecFile(hdr, secs))
+    assert data[4] == container.CONTEXT_FORMAT_VERSION == 4
+    f = container.unpack(data)
+    assert f.header.version == 4 and f.sections == secs
+    with pytest.raises(FormatError, match="missing hyper or conditional"):
+        container.pack(AecFile(hdr, {container.SECTION_CONTEXT_LATENT: b"c", container.SECTION_HYPER_LATENT: b"z"}))
+    body = bytearray(data[:-4])
+    body[4] = 3  # a version 3 file may not carry the context section
+    with pytest.raises(FormatError, match="needs format version 4"):
+        container.unpack(_recrc(bytes(body)))
+    with pytest.raises(FormatError, match="cannot also hold|needs format version 4"):  # lossless files are v3
+        container.pack(AecFile(ImageHeader(quality=5, model_id=bytes(16), width=2, height=2, mode="RGB"),
+                               {container.SECTION_LOSSLESS: b"x", container.SECTION_CONTEXT_LATENT: b"c"}))
+
+
 def test_version_1_file_may_not_carry_hyperprior_sections():
     body = bytearray(_file()[:-4])
     # turn the alpha section (tag 2) into a hyper section (tag 5): version 1 files cannot have it

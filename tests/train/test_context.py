@@ -52,12 +52,17 @@ def test_non_anchors_depend_on_the_decoded_anchors_only():
     assert torch.equal(mean * 16, torch.round(mean * 16))  # means stay on the 1/16 grid
 
 
-def test_training_reaches_the_context_and_export_refuses_it(tmp_path):
+def test_training_reaches_the_context_and_the_export_reproduces_it_exactly(tmp_path):
     model = context_model(tiny_hyperprior_model()).train()
     out = model(torch.rand(2, 3, 128, 128), torch.tensor([0, 5]))
     model.loss(out, torch.tensor([0, 5])).backward()
     assert model.hyper_context.out.conv.weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        for p in model.hyper_context.parameters():
+            p.normal_(0, 0.05)
     from aecodec.export.bundle import ExportOptions, export_model
 
-    with pytest.raises(ValueError, match="context"):
-        export_model(model.eval(), {"config": model.config.to_dict()}, tmp_path / "b", ExportOptions())
+    manifest = export_model(model.eval(), {"config": model.config.to_dict()}, tmp_path / "b", ExportOptions())
+    assert manifest["latent_coding"] == "hyperprior-checkerboard" and manifest["context_channels"] == 12
+    # the run time's integer h_s + context gave PyTorch's mean codes and scale indices everywhere it was checked
+    assert manifest["parity"]["hs_mismatches"] == 0 and manifest["parity"]["hs_checked"] > 10_000
