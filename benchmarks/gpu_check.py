@@ -116,8 +116,8 @@ def end_to_end(bundle, images: list[np.ndarray], workers: int, quality: int = 75
 
 def parity(gpu, cpu, images: list[np.ndarray], gpu_files: list[bytes], cpu_files: list[bytes]) -> str:
     """Symbols that differ between GPU and CPU encodes, and PSNR of cross decodes against same-side decodes."""
-    from aecodec.coding import HyperStreams
     from aecodec.format import container
+    from aecodec.image.codec import hyper_streams
 
     diff, total, worst = 0, 0, float("inf")
     for img, g, c in zip(images, gpu_files, cpu_files):
@@ -125,9 +125,8 @@ def parity(gpu, cpu, images: list[np.ndarray], gpu_files: list[bytes], cpu_files
             fg, fc = container.unpack(g), container.unpack(c)
             h, w = img.shape[:2]
             shape = (-(-h // 64) * 4, -(-w // 64) * 4)
-            hyper, cond = container.SECTION_HYPER_LATENT, container.SECTION_CONDITIONAL_LATENT
-            sg = cpu.coding.decode_symbols(HyperStreams(fg.sections[hyper], fg.sections[cond]), shape)
-            sc = cpu.coding.decode_symbols(HyperStreams(fc.sections[hyper], fc.sections[cond]), shape)
+            sg = cpu.coding.decode_symbols(hyper_streams(fg), shape)
+            sc = cpu.coding.decode_symbols(hyper_streams(fc), shape)
             diff += int(np.sum(sg.symbols != sc.symbols)) + int(np.sum(sg.z_hat != sc.z_hat))
             total += sg.symbols.size + sg.z_hat.size
         for data in (g, c):

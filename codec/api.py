@@ -42,10 +42,12 @@ def info(data: Source) -> dict:
 
 
 def _image_coding(f: container.AecFile) -> str:
-    """'factorized', 'hyperprior' or 'lossless (webp)' / 'lossless (deflate)'."""
+    """'factorized', 'hyperprior', 'hyperprior-checkerboard' or 'lossless (webp)' / 'lossless (deflate)'."""
     if container.is_lossless(f):
         payload = f.sections[container.SECTION_LOSSLESS]
         return f"lossless ({sections.LOSSLESS_KINDS.get(payload[0] if payload else 0, '?')})"
+    if container.SECTION_CONTEXT_LATENT in f.sections:
+        return "hyperprior-checkerboard"
     return "hyperprior" if container.SECTION_HYPER_LATENT in f.sections else "factorized"
 
 

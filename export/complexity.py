@@ -90,6 +90,15 @@ def image_complexity(model: AnyModel) -> dict[str, float | int]:
                     "decoder_params": parameters(model.synthesis) + parameters(model.hyper_synthesis),
                     "hyper_synthesis_params": parameters(model.hyper_synthesis)})
         entropy += parameters(model.hyper_density)
+        if model.hyper_context is not None:
+            # as the run time computes it: at the non-anchors (half the latent) only, and of the 5×5 taps only the
+            # 12 that land on anchors (the others read zeros)
+            k, mid = model.config.context, model.hyper_synthesis.mid
+            per_latent = 0.5 * (12 * m * k + mid * k + k * 2 * m)
+            ctx = per_latent / 256 / 1e3
+            out.update({"context_kmac_per_px": ctx, "context_params": parameters(model.hyper_context),
+                        "decoder_kmac_per_px": out["decoder_kmac_per_px"] + ctx,
+                        "decoder_params": out["decoder_params"] + parameters(model.hyper_context)})
     else:
         out.update({"encoder_params": parameters(model.analysis), "decoder_params": parameters(model.synthesis)})
         entropy += parameters(model.density)

@@ -38,6 +38,14 @@ on a 1/16 grid and an index into {levels} Gaussian scales ({smin}…{smax}); v �
 discretized Gaussian of that scale. Integer h_s, so every machine derives the same probabilities."""
 
 
+CONTEXT_TEXT = """
+
+Checkerboard context ({k} channels, He et al. 2021): y is coded in two passes, the anchors ((row + column) even)
+with h_s's parameters, then the others with h_s's last accumulator plus an integer network's (5×5 conv of the
+decoded anchors' 16·v̂ codes and 1×1 conv of h_s's last hidden activation → 12-bit codes → 1×1 conv), in exact
+integer arithmetic like h_s; format version 4 (section 6 the anchors, section 10 the others)."""
+
+
 def render(manifest: dict, train_command: str, hardware: str, notes: str = "") -> str:
     """The card of any bundle (dispatches on modality)."""
     if manifest.get("modality") == "audio":
@@ -60,7 +68,7 @@ def render_image(manifest: dict, train_command: str, hardware: str, notes: str =
     t = manifest["training"]
     a = t.get("args") or {}
     cfg = manifest["config"]
-    hyper = manifest.get("latent_coding") == "hyperprior"
+    hyper = str(manifest.get("latent_coding", "")).startswith("hyperprior")
     val = t.get("last_validation") or {}
     val_rows = "\n".join(
         f"| {k} (λ = {cfg['lambdas'][int(k[1:])]}) | {v['bpp']:.3f} | {v['psnr']:.2f} |"
@@ -78,9 +86,16 @@ def render_image(manifest: dict, train_command: str, hardware: str, notes: str =
         cost_note = (f" The decoder's kMAC include h_s ({c['hyper_synthesis_kmac_per_px']:.2f} kMAC/px; the encoder runs "
                      f"it too, in integers, not counted in its figure), the encoder's include h_a "
                      f"({c['hyper_analysis_kmac_per_px']:.2f}).")
+        if "context_kmac_per_px" in c:
+            entropy += CONTEXT_TEXT.format(k=manifest.get("context_channels"))
+            cost_note += (f" The checkerboard context adds {c['context_kmac_per_px']:.2f} kMAC/px to both (counted in "
+                          f"the decoder's figure; run-time MACs: only the 12 of the 25 taps that read anchors, only at "
+                          f"the non-anchors).")
         hyper_parity = (f" Hyper latent z: max |Δ| {p['hyper_max_abs_diff']:.1e} (relative), rounding flips "
                         f"{p['rounded_hyper_flips']} of {p['hyper_checked']:,} plus {p['rounded_hyper_ties']} ties. "
-                        f"Integer h_s (run time) vs PyTorch's fake-quantized h_s on the parity ẑ and random ẑ: "
+                        + ("Integer h_s and context (run time) vs PyTorch's fake-quantized ones on the parity ẑ, v and "
+                           "random ẑ, v: " if "context_kmac_per_px" in c else
+                           "Integer h_s (run time) vs PyTorch's fake-quantized h_s on the parity ẑ and random ẑ: ") +
                         f"{p['hs_mismatches']} of {p['hs_checked']:,} means / scale indices differ.")
     else:
         entropy = "Learned per-channel factorized density."

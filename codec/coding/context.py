@@ -76,20 +76,23 @@ class CheckerboardContext:
         object.__setattr__(self, "_hyper_matrix", np.ascontiguousarray(self.hyper.kernel[:, :, 0, 0], np.float64))
         object.__setattr__(self, "_out_matrix", np.ascontiguousarray(self.out.kernel[:, :, 0, 0], np.float64))
 
-    def accumulate(self, anchor_codes: np.ndarray, hidden: np.ndarray, rows: np.ndarray,
-                   cols: np.ndarray) -> np.ndarray:
-        """Output accumulator (2M, n) float64 integers (exponent `out.exponent`) at the non-anchors (rows, cols).
+    def accumulate(self, anchor_codes: np.ndarray, hidden: np.ndarray, r0: int, c0: int) -> np.ndarray:
+        """Output accumulator (2M, n) float64 integers (exponent `out.exponent`) at the non-anchors of rows r0, r0 + 2,
+        ... and columns c0, c0 + 2, ... (n of them, row-major).
 
         anchor_codes: int (M, h, w), clip(16·v̂) on the anchors and 0 elsewhere; hidden: h_s's last hidden
         activation codes (mid, h, w) as float64; zero padding outside the map.
         """
         pad = CONTEXT_KERNEL // 2
-        codes = np.zeros((anchor_codes.shape[0], anchor_codes.shape[1] + 2 * pad, anchor_codes.shape[2] + 2 * pad))
+        m, h, w = anchor_codes.shape
+        oh, ow = len(range(r0, h, 2)), len(range(c0, w, 2))
+        codes = np.zeros((m, h + 2 * pad, w + 2 * pad))
         codes[:, pad:-pad, pad:-pad] = np.clip(anchor_codes, -self.mean_max_code, self.mean_max_code)
-        acc_a = np.repeat(self.anchors.bias.astype(np.float64)[:, None], len(rows), axis=1)
+        acc_a = np.repeat(self.anchors.bias.astype(np.float64)[:, None], oh * ow, axis=1)
         for tap, (dy, dx) in zip(self._tap_matrices, _ANCHOR_TAPS):  # type: ignore[attr-defined]
-            acc_a += tap @ codes[:, rows + dy, cols + dx]
-        acc_h = self._hyper_matrix @ hidden[:, rows, cols]  # type: ignore[attr-defined]
+            window = codes[:, r0 + dy : r0 + dy + 2 * (oh - 1) + 1 : 2, c0 + dx : c0 + dx + 2 * (ow - 1) + 1 : 2]
+            acc_a += tap @ window.reshape(m, -1)
+        acc_h = self._hyper_matrix @ hidden[:, r0::2, c0::2].reshape(hidden.shape[0], -1)  # type: ignore[attr-defined]
         acc_h += self.hyper.bias.astype(np.float64)[:, None]
         total, exponent = aligned_sum(acc_a, self.anchors.exponent, acc_h, self.hyper.exponent)
         codes_hidden = np.clip(np.floor(total * np.ldexp(1.0, exponent)[:, None] + 0.5), 0, self.activation_max_code)

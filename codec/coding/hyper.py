@@ -117,16 +117,16 @@ class HyperSynthesis:
         m, (h, w) = self.latent_channels, a.shape[1:]
         if part == "all":
             return self._outputs(_conv3x3(a, last), last.exponent)
-        # bands start at even latent rows (4 per ẑ row), so the local checkerboard is the global one
-        rows, cols = np.nonzero(anchor_mask(h, w) == (part == "anchors"))
-        acc = _conv3x3(a, last, rows * w + cols)  # (2M, n)
-        exponent = last.exponent
-        if context is not None and anchor_codes is not None:
-            acc, exponent = aligned_sum(acc, exponent, context.accumulate(anchor_codes, a, rows, cols),
-                                        context.out.exponent)
-        part_means, part_index = self._outputs(acc[:, :, None], exponent)
         means, index = np.zeros((m, h, w), np.int32), np.zeros((m, h, w), np.uint8)
-        means[:, rows, cols], index[:, rows, cols] = part_means[..., 0], part_index[..., 0]
+        # bands start at even latent rows (4 per ẑ row), so the local checkerboard is the global one
+        for r0, c0 in checkerboard_phases(part):
+            acc = _conv3x3(a, last, (r0, c0))  # (2M, ⌈(h−r0)/2⌉, ⌈(w−c0)/2⌉)
+            shape = acc.shape
+            acc, exponent = acc.reshape(shape[0], -1), last.exponent
+            if context is not None and anchor_codes is not None:
+                acc, exponent = aligned_sum(acc, exponent, context.accumulate(anchor_codes, a, r0, c0),
+                                            context.out.exponent)
+            means[:, r0::2, c0::2], index[:, r0::2, c0::2] = self._outputs(acc.reshape(shape), exponent)
         return means, index
 
     def _outputs(self, acc: np.ndarray, exponent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -136,6 +136,13 @@ class HyperSynthesis:
                         self.mean_max_code)
         index = np.clip(_requantize(acc[m:], exponent[m:]), 0, self.scale_levels - 1)
         return means.astype(np.int32), index.astype(np.uint8)
+
+
+def checkerboard_phases(part: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The two (first row, first column) of the every-second-row-and-column sub-grids that make up the anchors
+    ((row + column) even) or the others."""
+    p = 0 if part == "anchors" else 1
+    return (0, p), (1, 1 - p)
 
 
 def anchor_mask(height: int, width: int) -> np.ndarray:
@@ -166,22 +173,24 @@ def aligned_sum(acc_a: np.ndarray, exp_a: np.ndarray, acc_b: np.ndarray,
     return total, low
 
 
-def _conv3x3(x: np.ndarray, layer: IntegerLayer, positions: np.ndarray | None = None) -> np.ndarray:
+def _conv3x3(x: np.ndarray, layer: IntegerLayer, phase: tuple[int, int] | None = None) -> np.ndarray:
     """Zero-padded 3×3 convolution (cross-correlation, as PyTorch) of float64 integer codes, plus bias: (Cout, h, w),
-    or (Cout, n) at the flat positions (row · w + column) given."""
+    or with phase (r0, c0) only at rows r0, r0 + 2, ... and columns c0, c0 + 2, ...."""
     cin, h, w = x.shape
     padded = np.zeros((cin, h + 2, w + 2), np.float64)
     padded[:, 1:-1, 1:-1] = x
-    # im2col: (cin·9, h·w) with the same (cin, ky, kx) order as the kernel's flattening
-    cols = np.empty((cin, 3, 3, h, w), np.float64)
+    (r0, c0), step = (phase, 2) if phase else ((0, 0), 1)
+    oh, ow = len(range(r0, h, step)), len(range(c0, w, step))
+    # im2col: (cin·9, oh·ow) with the same (cin, ky, kx) order as the kernel's flattening
+    cols = np.empty((cin, 3, 3, oh, ow), np.float64)
     for ky in range(3):
         for kx in range(3):
-            cols[:, ky, kx] = padded[:, ky : ky + h, kx : kx + w]
+            cols[:, ky, kx] = padded[:, ky + r0 : ky + r0 + step * (oh - 1) + 1 : step,
+                                     kx + c0 : kx + c0 + step * (ow - 1) + 1 : step]
     kernel = layer.kernel.reshape(layer.kernel.shape[0], -1).astype(np.float64)
-    flat = cols.reshape(cin * 9, h * w)
-    out = kernel @ (flat if positions is None else flat[:, positions])
+    out = kernel @ cols.reshape(cin * 9, oh * ow)
     out += layer.bias.astype(np.float64)[:, None]
-    return out if positions is not None else out.reshape(-1, h, w)
+    return out.reshape(-1, oh, ow)
 
 
 def _requantize(acc: np.ndarray, exponent: np.ndarray) -> np.ndarray:

@@ -132,6 +132,12 @@ def _synthesize(bundle: ModelBundle, latent_window, lh: int, lw: int, height: in
     return out
 
 
+def hyper_streams(f: AecFile) -> HyperStreams:
+    """The range-coded streams of a hyperprior image file (sections 5, 6 and, with a checkerboard context, 10)."""
+    return HyperStreams(f.sections[container.SECTION_HYPER_LATENT], f.sections[container.SECTION_CONDITIONAL_LATENT],
+                        f.sections.get(container.SECTION_CONTEXT_LATENT, b""))
+
+
 def decode_latent_sections(bundle: ModelBundle, f: AecFile, timings: dict | None = None) -> np.ndarray:
     """The latent section(s) of a parsed image file -> RGB uint8 height×width×3."""
     hdr = f.header
@@ -147,9 +153,7 @@ def decode_latent_sections(bundle: ModelBundle, f: AecFile, timings: dict | None
             raise FormatError(f"model {bundle.model_id} {'has' if coding.context else 'has no'} checkerboard context; "
                               f"the file {'lacks' if coding.context else 'has'} a context latent section")
         with _timed(timings, "entropy_decode"):
-            streams = HyperStreams(f.sections[container.SECTION_HYPER_LATENT],
-                                   f.sections[container.SECTION_CONDITIONAL_LATENT],
-                                   f.sections.get(container.SECTION_CONTEXT_LATENT, b""))
+            streams = hyper_streams(f)
             v_hat = coding.decode(streams, (lh, lw))
             gain = coding.gain(hdr.quality)
         return _synthesize(bundle, lambda a0, a1, b0, b1: v_hat[:, a0:a1, b0:b1] / gain, lh, lw,

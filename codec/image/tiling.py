@@ -47,7 +47,7 @@ def tile_input(rgb: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarra
 
 def to_uint8(x: np.ndarray) -> np.ndarray:
     """C×h×w float reconstruction -> h×w×C uint8 (NaN, which only a hostile latent can cause, -> 0)."""
-    return np.clip(np.nan_to_num(np.rint(x * 255.0)), 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    return np.fmin(np.fmax(np.rint(x * 255.0), 0), 255).astype(np.uint8).transpose(1, 2, 0)  # fmax: NaN -> 0
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ RETIRED_MODELS = {
                                         "development builds",
     "dd267bc9df86016c4d55d692ead77972": "model image-hyperprior dd267bc9df86016c4d55d692ead77972 of aecodec 0.4.0 "
                                         "development builds",
+    "20185519e9e39f938f5891ef3a6c9855": "model image-hyperprior 20185519e9e39f938f5891ef3a6c9855 of aecodec 0.4.0 "
+                                        "development builds",
     "b9c01dd53cfcb31bb52f228a196d3495": "model audio-edge b9c01dd53cfcb31bb52f228a196d3495 (conv decoder) of aecodec "
                                         "0.4.0 development builds",
 }

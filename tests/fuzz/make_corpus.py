@@ -1,5 +1,6 @@
 """Write the seed corpora: corpus/ (small valid version 1 and 2 files of every colour mode, with and without
-ICC) and corpus-v3/ (lossless images of both codings, audio with level and silence sections).
+ICC) and corpus-v3/ (lossless images of both codings, audio with level and silence sections, images of the default
+model: version 4 files with the checkerboard context).
 
     python tests/fuzz/make_corpus.py          # both
     python tests/fuzz/make_corpus.py --v3     # corpus-v3/ only (corpus/ is checked by tests/test_golden.py)
@@ -40,7 +41,7 @@ def v3_seeds() -> None:
     for name, img in images.items():
         (OUT_V3 / f"{name}.aec").write_bytes(aecodec.compress(img, lossless=True))
     photo = Image.fromarray(np.asarray(chart.convert("RGB").resize((64, 64)), np.uint8) // 2 + 60)
-    hyper = {  # the default image model (mean-scale hyperprior, sections 5 and 6)
+    hyper = {  # the default image model (mean-scale hyperprior with a checkerboard context: sections 5, 6 and 10)
         "hyper_rgb_64x64_q50": (photo, 50),
         "hyper_grey_70x50_q10": (chart.convert("L").resize((70, 50)), 10),
         "hyper_rgba_40x40_q90": (chart.resize((40, 40)), 90),

@@ -18,6 +18,7 @@ import pytest
 import aecodec
 from aecodec.coding import HyperStreams
 from aecodec.format import container
+from aecodec.image.codec import hyper_streams
 from aecodec.image.tiling import to_network_input
 from aecodec.models import ModelBundle
 from tests.conftest import natural_image
@@ -67,9 +68,7 @@ def test_mismatched_sections_are_refused(hyperprior_bundle):
 
 
 def _streams(data: bytes) -> HyperStreams:
-    f = container.unpack(data)
-    return HyperStreams(f.sections[container.SECTION_HYPER_LATENT], f.sections[container.SECTION_CONDITIONAL_LATENT],
-                        f.sections.get(container.SECTION_CONTEXT_LATENT, b""))
+    return hyper_streams(container.unpack(data))
 
 
 def _encoders(folder, checkpoint):
