@@ -186,28 +186,15 @@ def gaussian_tables() -> dict[str, np.ndarray]:
 
 
 @torch.no_grad()
-def hyper_synthesis_tables(model: HyperpriorCodecModel) -> dict[str, np.ndarray]:
-    """The integer h_s exactly as `IntegerConv.integer_parameters()` gives it (the run time adds the mean shift)."""
+def integer_layer_tables(layers, prefix: str) -> dict[str, np.ndarray]:
+    """Integer layers exactly as `IntegerConv.integer_parameters()` gives them: {prefix}_kernel_i (int8),
+    {prefix}_bias_i and {prefix}_exponent_i (int64); the run time adds h_s's mean shift itself."""
     out = {}
-    for i, layer in enumerate(model.hyper_synthesis.layers):
+    for i, layer in enumerate(layers):
         p = layer.integer_parameters()
-        out[f"hs_kernel_{i}"] = p["kernel"].numpy().astype(np.int8)
-        out[f"hs_bias_{i}"] = p["bias"].numpy().astype(np.int64)
-        out[f"hs_exponent_{i}"] = p["exponent"].numpy().astype(np.int64)
-    return out
-
-
-@torch.no_grad()
-def context_tables(model: HyperpriorCodecModel) -> dict[str, np.ndarray]:
-    """The integer checkerboard context (cx_*_0: 5×5 over the anchors, _1: 1×1 over h_s's hidden, _2: 1×1 out)."""
-    if model.hyper_context is None:
-        return {}
-    out = {}
-    for i, layer in enumerate(model.hyper_context.layers):
-        p = layer.integer_parameters()
-        out[f"cx_kernel_{i}"] = p["kernel"].numpy().astype(np.int8)
-        out[f"cx_bias_{i}"] = p["bias"].numpy().astype(np.int64)
-        out[f"cx_exponent_{i}"] = p["exponent"].numpy().astype(np.int64)
+        out[f"{prefix}_kernel_{i}"] = p["kernel"].numpy().astype(np.int8)
+        out[f"{prefix}_bias_{i}"] = p["bias"].numpy().astype(np.int64)
+        out[f"{prefix}_exponent_{i}"] = p["exponent"].numpy().astype(np.int64)
     return out
 
 
@@ -227,7 +214,8 @@ def hyperprior_tables(model: HyperpriorCodecModel, num_qualities: int = NUM_QUAL
     return {"gains": quality_gains(log_gains, num_qualities, low, high),
             "precision": np.array(PRECISION, dtype=np.int32),
             "z_freqs": z_freqs[0], "z_lengths": z_lengths[0], "z_offsets": z_offsets[0],
-            **gaussian_tables(), **hyper_synthesis_tables(model), **context_tables(model)}
+            **gaussian_tables(), **integer_layer_tables(model.hyper_synthesis.layers, "hs"),
+            **(integer_layer_tables(model.hyper_context.layers, "cx") if model.hyper_context is not None else {})}
 
 
 @torch.no_grad()
