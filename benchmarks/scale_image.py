@@ -3,7 +3,7 @@
 Each size runs in a fresh process (so its peak RSS is its own): compress an RGB image of that
 many megapixels, then decompress it, through the public API. Prints a table and writes JSON.
 
-    python benchmarks/scale_image.py [--sizes 1 4 16 64] [--out-dir bench-out]
+    python benchmarks/scale_image.py [--sizes 1 4 16 64] [--model BUNDLE] [--out-dir bench-out]
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import json, resource, sys, time
 import numpy as np
 import aecodec
 mp = float(sys.argv[1])
+model = sys.argv[2] if len(sys.argv) > 2 else None
 w = int((mp * 1e6 * 1.5) ** 0.5) // 16 * 16
 h = int(mp * 1e6 / w)
 rng = np.random.default_rng(0)
@@ -30,9 +31,9 @@ img = np.stack([base, base[::-1], np.roll(base, 17, axis=1)], axis=-1)
 img += rng.integers(0, 8, (1, w, 3), dtype=np.uint8)
 rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
-data = aecodec.compress(img, quality=75, max_pixels=10**10)
+data = aecodec.compress(img, quality=75, max_pixels=10**10, model=model)
 t1 = time.perf_counter()
-out = aecodec.decompress(data, as_array=True, max_pixels=10**10)
+out = aecodec.decompress(data, as_array=True, max_pixels=10**10, model=model)
 t2 = time.perf_counter()
 assert out.shape == img.shape
 print(json.dumps({"megapixels": w * h / 1e6, "width": w, "height": h, "bytes": len(data),
@@ -44,11 +45,13 @@ print(json.dumps({"megapixels": w * h / 1e6, "width": w, "height": h, "bytes": l
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=float, nargs="+", default=[1, 4, 16, 64])
+    p.add_argument("--model", help="image model bundle (default: the shipped default)")
     p.add_argument("--out-dir", default=str(REPO / "bench-out"))
     args = p.parse_args(argv)
     rows = []
     for mp in args.sizes:
-        res = subprocess.run([sys.executable, "-c", CHILD, str(mp)], capture_output=True, text=True)
+        res = subprocess.run([sys.executable, "-c", CHILD, str(mp)] + ([args.model] if args.model else []),
+                             capture_output=True, text=True)
         if res.returncode:
             print(res.stderr[-2000:], file=sys.stderr)
             return 1
