@@ -20,8 +20,9 @@ from ..errors import InputError, notify
 ImageLike = Union[Image.Image, np.ndarray]
 
 # A header (or an input image) claiming more pixels is refused before anything is allocated. Big
-# images are coded in tiles, so memory is about 1 GB plus ~8 bytes per pixel (3.2 GB peak measured
-# at 200 MP, benchmarks/scale_image.py). Raise per call with max_pixels=... (CLI: --max-pixels).
+# images are coded in tiles, so memory grows slowly with size (benchmarks/scale_image.py: the default
+# hyperprior peaked at 2.5 GB at 16 MP and 3.6 GB at 64 MP; image-edge at 3.2 GB at 200 MP). Raise per
+# call with max_pixels=... (CLI: --max-pixels).
 MAX_PIXELS = 256_000_000
 MAX_ICC_BYTES = 1 << 24
 
