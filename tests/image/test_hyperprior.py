@@ -58,6 +58,30 @@ def test_tiled_coding_matches_whole_image(any_hyperprior_bundle, monkeypatch):
     assert np.array_equal(aecodec.decompress(whole, model=folder, as_array=True), ref)
 
 
+def test_encoder_rounds_each_element_down_or_up_and_saves_bits(any_hyperprior_bundle, monkeypatch):
+    """The encoder's rate-distortion rounding (not normative): every symbol is v − mean rounded down or up, never
+    further, and the streams are smaller than plain rounding's, which a huge RDO_LAMBDA gives back."""
+    import aecodec.coding.latent as latent
+
+    bundle = aecodec.load_bundle(any_hyperprior_bundle[0])
+    coding = bundle.coding
+    sizes, shipped = {}, latent.RDO_LAMBDA
+    for lam in (shipped, 1e12):
+        monkeypatch.setattr(latent, "RDO_LAMBDA", lam)
+        sizes[lam] = 0
+        for quality in (10, 50, 90):
+            x = to_network_input(natural_image(192, 256, seed=quality), 64)
+            v, z = (a[0] for a in bundle.run_encoder(x, coding.gain(quality)))
+            streams, symbols = coding.encode(v, z)
+            means, _ = coding.parameters(np.floor(z + 0.5).astype(np.int32), symbols)
+            error = v - means - symbols
+            assert np.all(np.abs(error) < 1)
+            if lam > 1e6:
+                assert np.all(np.abs(error) <= 0.5)
+            sizes[lam] += len(streams.conditional) + len(streams.context)
+    assert sizes[shipped] < sizes[1e12], sizes
+
+
 def test_mismatched_sections_are_refused(hyperprior_bundle):
     folder = hyperprior_bundle[0]
     data = aecodec.compress(natural_image(16, 16), quality=50, model=folder, lossless=False)
