@@ -32,6 +32,8 @@ RETIRED_MODELS = {
                                         "development builds",
     "20185519e9e39f938f5891ef3a6c9855": "model image-hyperprior 20185519e9e39f938f5891ef3a6c9855 of aecodec 0.4.0 "
                                         "development builds",
+    "0787be14d227a3a0da94082f330ec79b": "model image-hyperprior 0787be14d227a3a0da94082f330ec79b (rate-only checkerboard "
+                                        "context) of aecodec 0.4.0 development builds",
     "57b5267eea792c32f3c3e03a0ece8c56": "model audio-edge 57b5267eea792c32f3c3e03a0ece8c56 (session-10 Fourier decoder) "
                                         "of aecodec 0.4.0 development builds",
     "b9c01dd53cfcb31bb52f228a196d3495": "model audio-edge b9c01dd53cfcb31bb52f228a196d3495 (conv decoder) of aecodec "
