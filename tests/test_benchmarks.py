@@ -1,5 +1,6 @@
 """Smoke tests: each benchmark runs end to end on tiny inputs and writes valid JSON (figures not checked)."""
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -71,3 +72,20 @@ def test_rd_audio_smoke(tmp_path):
     report = json.loads((out / "rd_audio.json").read_text())
     assert {s["class"] for s in report["summary"]} == {"speech", "music"}
     assert all(r["kbps"] > 0 for r in report["rows"])
+
+
+def test_rdo_lambda_smoke(tmp_path):
+    import rdo_lambda
+
+    import aecodec.coding.latent as latent
+
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    Image.fromarray(natural_image(128, 160, seed=3)).save(imgs / "im.png")
+    shipped = latent.RDO_LAMBDA
+    assert rdo_lambda.main(["--images", str(imgs), "--lambdas", "32", "--qualities", "20", "50", "90",
+                            "--out-dir", str(tmp_path / "out")]) == 0
+    report = json.loads((tmp_path / "out" / "rdo_lambda.json").read_text())
+    assert set(report["curves"]) == {"plain", "32.0"} and len(report["curves"]["plain"]) == 3
+    assert math.isfinite(report["bd_rate_percent"]["32.0"])
+    assert latent.RDO_LAMBDA == shipped  # restored

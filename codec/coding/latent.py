@@ -24,7 +24,7 @@ from .range_coder import FrequencyTables
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 # Encoder's choice (not normative): rounding v − mean down or up costs bits + RDO_LAMBDA · error² (error in units of the
-# quantisation step). 32 was best of 4..160 on images-val (BD-rate −2.4 % vs plain rounding; runs in the model card).
+# quantisation step). 32 was best of 4..160 on images-val (BD-rate −2.4 % vs plain rounding; benchmarks/rdo_lambda.py).
 RDO_LAMBDA = 32.0
 _RDO_CHUNK = 1 << 14  # elements per step of the rounding choice
 _ESCAPE_EXTRA_BITS = 6.0  # sign and bit length of an escaped value, before its magnitude bits
