@@ -60,6 +60,10 @@ class AudioConfig:
     fourier_dim: int = 256  # width of the ConvNeXt blocks
     fourier_hidden: int = 768  # their inner (1×1 expansion) width
     fourier_blocks: int = 6
+    # >1: the encoder's first strides (their product) are one framing conv (kernel 2·patch, stride patch)
+    # straight to the width those stages would have reached: no thin 16/32-channel layers at 24 and 12 kHz,
+    # which were most of the encoder's ONNX Runtime time for few of its MACs (issue 18: ≥ 50× real time)
+    encoder_patch: int = 1
 
     @property
     def hop(self) -> int:
@@ -97,7 +101,7 @@ class AudioConfig:
 
 
 OPTIONAL_CONFIG_KEYS = ("decoder_channels", "residual_units", "decoder_residual_units", "activation", "decoder",
-                        "fourier_dim", "fourier_hidden", "fourier_blocks")
+                        "fourier_dim", "fourier_hidden", "fourier_blocks", "encoder_patch")
 TEXT_CONFIG_KEYS = ("activation", "decoder")
 DECODERS = ("conv", "fourier")
 
@@ -152,14 +156,29 @@ def residual_stack(channels: int, units: int, activation: str = "elu") -> list[n
     return [ResidualUnit(channels, 3**i, activation) for i in range(units)]
 
 
+def patch_strides(strides: tuple[int, ...], patch: int) -> tuple[int, tuple[int, ...]]:
+    """(how many leading strides a framing conv of stride `patch` replaces, the strides left), or ValueError."""
+    product, count = 1, 0
+    while product < patch and count < len(strides):
+        product *= strides[count]
+        count += 1
+    if product != patch:
+        raise ValueError(f"encoder patch {patch} is not a product of the leading strides {tuple(strides)}")
+    return count, tuple(strides[count:])
+
+
 class AudioEncoder(nn.Module):
     """Waveform N×1×T (T a multiple of the hop) -> latent N×D×T/hop."""
 
     def __init__(self, cfg: AudioConfig):
         super().__init__()
-        c, act = cfg.channels, ACTIVATIONS[cfg.activation]
-        layers: list[nn.Module] = [nn.Conv1d(1, c, 7, padding=3)]
-        for s in cfg.strides:
+        act = ACTIVATIONS[cfg.activation]
+        framed, strides = patch_strides(cfg.strides, cfg.encoder_patch)
+        c = cfg.channels * 2**framed
+        p = cfg.encoder_patch
+        first = nn.Conv1d(1, c, 2 * p, stride=p, padding=(p + 1) // 2) if p > 1 else nn.Conv1d(1, c, 7, padding=3)
+        layers: list[nn.Module] = [first]
+        for s in strides:
             layers += [*residual_stack(c, cfg.residual_units, cfg.activation), act(),
                        nn.Conv1d(c, 2 * c, 2 * s, stride=s, padding=(s + 1) // 2)]
             c *= 2

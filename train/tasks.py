@@ -213,9 +213,9 @@ class AudioTask:
             state = torch.load(self.init_from, map_location="cpu", weights_only=False)
             old = config_from_dict(state["config"], "audio")
             assert isinstance(old, AudioConfig)
-            if (old.strides, old.residual_units, old.decoder_units) != (
-                    self.config.strides, self.config.residual_units, self.config.decoder_units):
-                raise SystemExit(f"--init {self.init_from}: strides and depth must match the new run's")
+            if (old.strides, old.residual_units, old.decoder_units, old.encoder_patch) != (
+                    self.config.strides, self.config.residual_units, self.config.decoder_units, self.config.encoder_patch):
+                raise SystemExit(f"--init {self.init_from}: strides, depth and encoder patch must match the new run's")
             try:
                 self.warm_started = model.warm_start(state.get("model", state), old.lambdas)
             except ValueError as exc:
@@ -281,7 +281,7 @@ def new_audio_config(args: argparse.Namespace) -> AudioConfig:
     for flag, key in (("channels", "channels"), ("latent", "latent"), ("decoder_channels", "decoder_channels"),
                       ("residual_units", "residual_units"), ("decoder_residual_units", "decoder_residual_units"),
                       ("fourier_dim", "fourier_dim"), ("fourier_hidden", "fourier_hidden"),
-                      ("fourier_blocks", "fourier_blocks")):
+                      ("fourier_blocks", "fourier_blocks"), ("encoder_patch", "encoder_patch")):
         value = getattr(args, flag, None)
         if value:
             preset[key] = value

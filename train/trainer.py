@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     audio.add_argument("--fourier-dim", type=int, help="fourier profile: width of the decoder's ConvNeXt blocks (256)")
     audio.add_argument("--fourier-hidden", type=int, help="fourier profile: their inner width (768)")
     audio.add_argument("--fourier-blocks", type=int, help="fourier profile: number of blocks (6; each reaches 1 frame)")
+    audio.add_argument("--encoder-patch", type=int,
+                       help="audio encoder: one framing conv of this stride replaces the first strides (1 = audio-edge's; "
+                            "8 skips the thin 24 and 12 kHz stages; start from `python -m aecodec.train.distill_encoder`)")
     audio.add_argument("--freeze-encoder", action="store_true",
                        help="audio: train the decoder only (encoder, density and gains stay as --init gave them)")
     audio.add_argument("--activation", choices=sorted(ACTIVATIONS),
