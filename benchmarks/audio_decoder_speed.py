@@ -30,6 +30,10 @@ ENCODER_CANDIDATES = {  # name: AudioConfig fields of the encoder (issue 18, ses
     "LeakyReLU patch 8, 1 unit": {"decoder": "fourier", "activation": "leaky_relu", "encoder_patch": 8,
                                   "residual_units": 1},
     "LeakyReLU patch 40": {"decoder": "fourier", "activation": "leaky_relu", "encoder_patch": 40},
+    # session 15: the teacher's strided convs and activations at 24 / 12 kHz without their residual units
+    "ELU bare 2": {"decoder": "fourier", "encoder_bare": 2},
+    "LeakyReLU bare 2": {"decoder": "fourier", "activation": "leaky_relu", "encoder_bare": 2},
+    "LeakyReLU bare 1": {"decoder": "fourier", "activation": "leaky_relu", "encoder_bare": 1},
 }
 
 

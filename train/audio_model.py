@@ -64,6 +64,10 @@ class AudioConfig:
     # straight to the width those stages would have reached: no thin 16/32-channel layers at 24 and 12 kHz,
     # which were most of the encoder's ONNX Runtime time for few of its MACs (issue 18: ≥ 50× real time)
     encoder_patch: int = 1
+    # >0: the first `encoder_bare` strides (after any framing conv) keep their activation and strided conv but
+    # not their residual units: the thin full-rate layers go, the nonlinearity before 3 kHz stays. Empty slots
+    # (nn.Identity) keep every other layer's name, so such an encoder inherits all its weights from a full one
+    encoder_bare: int = 0
 
     @property
     def hop(self) -> int:
@@ -101,7 +105,7 @@ class AudioConfig:
 
 
 OPTIONAL_CONFIG_KEYS = ("decoder_channels", "residual_units", "decoder_residual_units", "activation", "decoder",
-                        "fourier_dim", "fourier_hidden", "fourier_blocks", "encoder_patch")
+                        "fourier_dim", "fourier_hidden", "fourier_blocks", "encoder_patch", "encoder_bare")
 TEXT_CONFIG_KEYS = ("activation", "decoder")
 DECODERS = ("conv", "fourier")
 
@@ -177,10 +181,14 @@ class AudioEncoder(nn.Module):
         c = cfg.channels * 2**framed
         p = cfg.encoder_patch
         first = nn.Conv1d(1, c, 2 * p, stride=p, padding=(p + 1) // 2) if p > 1 else nn.Conv1d(1, c, 7, padding=3)
+        if not 0 <= cfg.encoder_bare <= len(strides):
+            raise ValueError(f"encoder_bare {cfg.encoder_bare} is not within 0..{len(strides)} (the strides left)")
         layers: list[nn.Module] = [first]
-        for s in strides:
-            layers += [*residual_stack(c, cfg.residual_units, cfg.activation), act(),
-                       nn.Conv1d(c, 2 * c, 2 * s, stride=s, padding=(s + 1) // 2)]
+        for k, s in enumerate(strides):
+            units = residual_stack(c, cfg.residual_units, cfg.activation)
+            if k < cfg.encoder_bare:
+                units = [nn.Identity() for _ in units]
+            layers += [*units, act(), nn.Conv1d(c, 2 * c, 2 * s, stride=s, padding=(s + 1) // 2)]
             c *= 2
         layers += [act(), nn.Conv1d(c, cfg.latent, 3, padding=1)]
         self.net = nn.Sequential(*layers)

@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m aecodec.train.distill_encoder", description=__doc__.split("\n")[0])
     p.add_argument("--teacher", required=True, help="trained audio checkpoint whose latent the new encoder learns")
     p.add_argument("--encoder-patch", type=int, default=1, help="student's framing stride (see AudioConfig)")
+    p.add_argument("--encoder-bare", type=int, default=0,
+                   help="student's leading strides without residual units (see AudioConfig)")
     p.add_argument("--activation", choices=sorted(ACTIVATIONS), help="student's activation (default: the teacher's)")
     p.add_argument("--residual-units", type=int, help="student's residual units per stride (default: the teacher's)")
     p.add_argument("--data", nargs="+", required=True, help="training folders (as the trainer's --data)")
@@ -57,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def student_config(teacher: AudioConfig, args: argparse.Namespace) -> AudioConfig:
-    changes: dict = {"encoder_patch": args.encoder_patch}
+    changes: dict = {"encoder_patch": args.encoder_patch, "encoder_bare": args.encoder_bare}
     if args.activation:
         changes["activation"] = args.activation
     if args.residual_units:
@@ -67,16 +69,18 @@ def student_config(teacher: AudioConfig, args: argparse.Namespace) -> AudioConfi
 
 def inherit_later_stages(student: AudioEncoder, teacher: AudioEncoder, cfg: AudioConfig) -> int:
     """Copy the teacher's layers after the stages the framing conv replaces into the student (same shapes:
-    the student's stage k is the teacher's stage k + framed); the framing conv alone starts from noise.
+    the student's stage k is the teacher's stage k + framed); a framing conv alone starts from noise. An
+    encoder without a framing conv (only bare strides) takes every weight it has, its first conv included.
     Returns the number of tensors copied."""
     framed, _ = patch_strides(cfg.strides, cfg.encoder_patch)
     offset = framed * (cfg.residual_units + 2)  # per stride: its residual units, an activation, the strided conv
+    first = 1 if framed else 0  # the framing conv has no counterpart in the teacher
     teacher_state = teacher.state_dict()
     copied = {}
     for name, value in student.state_dict().items():
         head, index, rest = name.split(".", 2)
         source = f"{head}.{int(index) + offset}.{rest}"
-        if int(index) > 0 and source in teacher_state and teacher_state[source].shape == value.shape:
+        if int(index) >= first and source in teacher_state and teacher_state[source].shape == value.shape:
             copied[name] = teacher_state[source]
     student.load_state_dict({**student.state_dict(), **copied})
     return len(copied)

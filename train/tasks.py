@@ -216,6 +216,9 @@ class AudioTask:
             if (old.strides, old.residual_units, old.decoder_units, old.encoder_patch) != (
                     self.config.strides, self.config.residual_units, self.config.decoder_units, self.config.encoder_patch):
                 raise SystemExit(f"--init {self.init_from}: strides, depth and encoder patch must match the new run's")
+            if self.config.encoder_bare < old.encoder_bare:  # units it dropped cannot come back trained
+                raise SystemExit(f"--init {self.init_from}: its encoder has no residual units in its first "
+                                 f"{old.encoder_bare} strides; --encoder-bare must be at least that")
             try:
                 self.warm_started = model.warm_start(state.get("model", state), old.lambdas)
             except ValueError as exc:
@@ -281,7 +284,8 @@ def new_audio_config(args: argparse.Namespace) -> AudioConfig:
     for flag, key in (("channels", "channels"), ("latent", "latent"), ("decoder_channels", "decoder_channels"),
                       ("residual_units", "residual_units"), ("decoder_residual_units", "decoder_residual_units"),
                       ("fourier_dim", "fourier_dim"), ("fourier_hidden", "fourier_hidden"),
-                      ("fourier_blocks", "fourier_blocks"), ("encoder_patch", "encoder_patch")):
+                      ("fourier_blocks", "fourier_blocks"), ("encoder_patch", "encoder_patch"),
+                      ("encoder_bare", "encoder_bare")):
         value = getattr(args, flag, None)
         if value:
             preset[key] = value

@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     audio.add_argument("--encoder-patch", type=int,
                        help="audio encoder: one framing conv of this stride replaces the first strides (1 = audio-edge's; "
                             "8 skips the thin 24 and 12 kHz stages; start from `python -m aecodec.train.distill_encoder`)")
+    audio.add_argument("--encoder-bare", type=int,
+                       help="audio encoder: the first N strides (after the framing conv) without residual units; "
+                            "every other weight keeps its name, so --init from a full encoder inherits them all")
     audio.add_argument("--freeze-encoder", action="store_true",
                        help="audio: train the decoder only (encoder, density and gains stay as --init gave them)")
     audio.add_argument("--activation", choices=sorted(ACTIVATIONS),

@@ -46,6 +46,31 @@ def test_the_student_inherits_the_stages_after_the_framing_conv():
         assert torch.allclose(student.net[1:](features), teacher(x), atol=1e-6)
 
 
+def test_a_bare_front_drops_the_full_rate_units_and_inherits_every_other_weight():
+    torch.manual_seed(0)
+    teacher = AudioEncoder(AudioConfig(**TINY)).eval()
+    cfg = AudioConfig(**TINY, encoder_bare=2)
+    student = AudioEncoder(cfg).eval()
+    assert cfg.to_dict()["encoder_bare"] == 2 and AudioConfig.from_dict(cfg.to_dict()) == cfg
+    assert "encoder_bare" not in AudioConfig(**TINY).to_dict()
+    assert sum(isinstance(m, torch.nn.Identity) for m in student.net) == 4  # 2 units in each of the first 2 strides
+    def unstrided(encoder):
+        return sum(isinstance(m, torch.nn.Conv1d) and m.stride == (1,) for m in encoder.modules())
+
+    assert unstrided(teacher) - unstrided(student) == 8  # 2 convs per unit
+    taken = distill_encoder.inherit_later_stages(student, teacher, cfg)
+    assert taken == len(student.state_dict())
+    x = torch.randn(1, 1, 320 * 4)
+    with torch.no_grad():  # the teacher with its first units' residual branches silenced computes the same
+        for unit in list(teacher.net)[1:3] + list(teacher.net)[5:7]:
+            unit.block[-1].weight.zero_()
+            unit.block[-1].bias.zero_()
+        assert torch.allclose(student(x), teacher(x), atol=1e-6)
+    assert student(x).shape == (1, 8, 4)
+    with pytest.raises(ValueError, match="encoder_bare 5"):
+        AudioEncoder(AudioConfig(**TINY, encoder_bare=5))
+
+
 def _clips(folder, n=3):
     rng = np.random.default_rng(0)
     folder.mkdir()
@@ -98,6 +123,14 @@ def test_distilled_encoder_learns_the_teachers_latent_and_feeds_a_joint_run(tmp_
     assert joint["config"]["encoder_patch"] == 8
     with pytest.raises(SystemExit, match="encoder patch must match"):
         trainer.main([*run, "--out", str(tmp_path / "joint1")])
+    # a bare front starts straight from a full encoder (every weight it has keeps its name) but not the reverse
+    full = [*run[:-6], "--init", str(teacher_ckpt), "--steps", "2", "--warmup", "1"]
+    assert trainer.main([*full, "--encoder-bare", "2", "--out", str(tmp_path / "bare")]) == 0
+    bare = torch.load(tmp_path / "bare" / "last.pt", weights_only=False)
+    assert bare["config"]["encoder_bare"] == 2
+    with pytest.raises(SystemExit, match="--encoder-bare must be at least"):
+        trainer.main([*run[:-6], "--init", str(tmp_path / "bare" / "last.pt"), "--steps", "2", "--warmup", "1",
+                      "--out", str(tmp_path / "bare1")])
 
 
 def test_a_framed_encoder_exports_with_parity(tmp_path):
