@@ -104,20 +104,23 @@ def run_peer(name: str, images: list[Path], metric: MsSsim) -> list[dict]:
     return rows
 
 
-def aecodec_cli(path: Path, quality: int, tmp: Path, model: str | None) -> tuple[int, np.ndarray]:
+def aecodec_cli(path: Path, quality: int, tmp: Path, model: str | None, refine: int = 0) -> tuple[int, np.ndarray]:
     model_args = ["--model", model] if model else []
+    refine_args = ["--refine", str(refine)] if refine else []
     aec, png = tmp / "x.aec", tmp / "x.png"
     subprocess.run([sys.executable, "-m", "aecodec", "compress", str(path), "-o", str(aec), "-q", str(quality),
-                    "-f", "--quiet", *model_args], check=True)
+                    "-f", "--quiet", *model_args, *refine_args], check=True)
     subprocess.run([sys.executable, "-m", "aecodec", "decompress", str(aec), "-o", str(png), "-f", "--quiet",
                     *model_args], check=True)
     return aec.stat().st_size, np.asarray(Image.open(png).convert("RGB"))
 
 
-def run_aecodec(images: list[Path], qualities: list[int], model: str | None, metric: MsSsim) -> list[dict]:
+def run_aecodec(images: list[Path], qualities: list[int], model: str | None, metric: MsSsim,
+                refine: int = 0) -> list[dict]:
     """The CLI in batch mode: one `compress` and one `decompress` process per quality for all images."""
     rows = []
     model_args = ["--model", model] if model else []
+    refine_args = ["--refine", str(refine)] if refine else []
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "src"
         src.mkdir()
@@ -125,8 +128,10 @@ def run_aecodec(images: list[Path], qualities: list[int], model: str | None, met
             (src / path.name).symlink_to(path.resolve())
         for q in qualities:
             aec_dir, png_dir = Path(tmp) / f"q{q}", Path(tmp) / f"q{q}png"
+            t = time.time()
             subprocess.run([sys.executable, "-m", "aecodec", "compress", str(src), "-o", str(aec_dir), "-q", str(q),
-                            "--quiet", *model_args], check=True)
+                            "--quiet", *model_args, *refine_args], check=True)
+            encode_seconds = time.time() - t
             subprocess.run([sys.executable, "-m", "aecodec", "decompress", str(aec_dir), "-o", str(png_dir), "--quiet",
                             *model_args], check=True)
             for path in images:
@@ -138,7 +143,8 @@ def run_aecodec(images: list[Path], qualities: list[int], model: str | None, met
                 rows.append({"codec": "aecodec", "quality": q, "image": path.name, "bytes": n,
                              "bpp": 8 * n / (ref.shape[0] * ref.shape[1]), "psnr": psnr(ref, out),
                              "ms_ssim": metric(ref, out)})
-            print(f"  aecodec q{q}: done", file=sys.stderr, flush=True)
+            print(f"  aecodec q{q}: done (compress {encode_seconds:.0f} s for {len(images)} images)", file=sys.stderr,
+                  flush=True)
     return rows
 
 
@@ -208,7 +214,7 @@ def plot_curves(curves: dict, out_dir: Path) -> list[str]:
 
 
 def crop_comparison(image: Path, rows: list[dict], model: str | None, out_dir: Path, peers: list[str],
-                    crop: tuple[int, int, int, int] = (300, 200, 200, 200)) -> dict:
+                    crop: tuple[int, int, int, int] = (300, 200, 200, 200), refine: int = 0) -> dict:
     """Same crop of one image from every codec, each at the setting whose bpp is closest to aecodec's."""
     import matplotlib
 
@@ -223,7 +229,7 @@ def crop_comparison(image: Path, rows: list[dict], model: str | None, out_dir: P
     x0, y0 = min(x0, ref.width - w), min(y0, ref.height - h)
     panels = [("original", np.asarray(ref), None)]
     with tempfile.TemporaryDirectory() as tmp:
-        n, out = aecodec_cli(image, target["quality"], Path(tmp), model)
+        n, out = aecodec_cli(image, target["quality"], Path(tmp), model, refine)
         panels.append((f"aecodec q{target['quality']}", out, 8 * n / (ref.width * ref.height)))
     for name in peers:
         cands = [r for r in rows if r["codec"] == name and r["image"] == image.name]
@@ -252,6 +258,7 @@ def main(argv=None) -> int:
     p.add_argument("--crop-image", default="kodim23.png", help="image for the visual comparison")
     p.add_argument("--out-dir", default=str(REPO / "bench-out"))
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--refine", type=int, default=0, metavar="STEPS", help="aecodec compress --refine STEPS")
     args = p.parse_args(argv)
 
     images = sorted(Path(args.images).glob("*.png"))[: args.limit or None]
@@ -262,7 +269,7 @@ def main(argv=None) -> int:
     peers = [n for n in args.peers if n not in unavailable]
     metric = MsSsim()
     t0 = time.time()
-    rows = run_aecodec(images, args.qualities, args.model, metric)
+    rows = run_aecodec(images, args.qualities, args.model, metric, args.refine)
     for name in peers:
         rows += run_peer(name, images, metric)
         print(f"  {name}: done", file=sys.stderr, flush=True)
@@ -275,7 +282,7 @@ def main(argv=None) -> int:
         plots = plot_curves(curves, out_dir)
         crop_path = Path(args.images) / args.crop_image
         if crop_path.exists() and crop_path in images:
-            crops = crop_comparison(crop_path, rows, args.model, out_dir, peers)
+            crops = crop_comparison(crop_path, rows, args.model, out_dir, peers, refine=args.refine)
             plots.append("crops.png")
 
     import aecodec
@@ -283,7 +290,7 @@ def main(argv=None) -> int:
 
     result = {
         "images": _rel(args.images), "num_images": len(images), "curves": curves, "bd_vs_peers": bd,
-        "unavailable": unavailable, "aecodec_model": aecodec.load_bundle(args.model).model_id,
+        "unavailable": unavailable, "aecodec_model": aecodec.load_bundle(args.model).model_id, "aecodec_refine": args.refine,
         "ms_ssim": "pytorch-msssim, data_range 255, RGB" if metric.available else "unavailable (pytorch-msssim missing)",
         "reference_curves": {"source": REFERENCE_SOURCE, "curves": REFERENCE_CURVES},
         "machine": {"python": platform.python_version(), "pillow": pil_version, "cpu_count": os.cpu_count(),
@@ -293,7 +300,8 @@ def main(argv=None) -> int:
         "plots": plots, "crop_comparison": crops, "seconds": round(time.time() - t0, 1), "rows": rows,
     }
     (out_dir / "rd_image.json").write_text(json.dumps(result, indent=1))
-    print(f"\n{len(images)} images from {_rel(args.images)}; aecodec model {result['aecodec_model']}\n")
+    refined = f", --refine {args.refine}" if args.refine else ""
+    print(f"\n{len(images)} images from {_rel(args.images)}; aecodec model {result['aecodec_model']}{refined}\n")
     print("| codec | setting | bpp | PSNR dB | MS-SSIM |\n|---|---|---|---|---|")
     for name, c in curves.items():
         for x in c:

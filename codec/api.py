@@ -81,22 +81,23 @@ def compress_to(source: str | bytes, output: str, *, quality: int | None = None,
                 model=None, bitrate: float | None = None, max_pixels: int | None = None,
                 max_seconds: float | None = None, name: str | None = None, timings: dict | None = None,
                 progress=None, lossless: bool | None = None, first_frame: bool = False,
-                precision: str | None = None) -> dict:
+                precision: str | None = None, refine: int = 0) -> dict:
     """Compress an image or audio file (a path, or the bytes of a file) into `output` ('-' = stdout), atomically.
 
     Returns what was done: modality, bytes, quality, and size / length facts. An .aec input is refused:
     decoding and re-encoding a lossy file only adds loss. `precision` ("auto", "fp32", "int8", "fp16"):
-    the model's graph variant (the file decodes with any variant).
+    the model's graph variant (the file decodes with any variant). `refine`: steps of the encoder's latent
+    search for images (slower encoding, smaller files at the same quality; `aecodec.compress`).
     """
     with use_precision(precision):
         return _compress_to(source, output, quality=quality, overwrite=overwrite, model=model, bitrate=bitrate,
                             max_pixels=max_pixels, max_seconds=max_seconds, name=name, timings=timings,
-                            progress=progress, lossless=lossless, first_frame=first_frame)
+                            progress=progress, lossless=lossless, first_frame=first_frame, refine=refine)
 
 
 def _compress_to(source: str | bytes, output: str, *, quality: int | None, overwrite: bool, model, bitrate: float | None,
                  max_pixels: int | None, max_seconds: float | None, name: str | None, timings: dict | None, progress,
-                 lossless: bool | None, first_frame: bool) -> dict:
+                 lossless: bool | None, first_frame: bool, refine: int = 0) -> dict:
     label = name or (str(source) if isinstance(source, (str, Path)) else "input")
     if isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".aec":
         raise InputError(f"{label} is already an .aec file (decompress it first; re-encoding only adds loss)")
@@ -117,6 +118,8 @@ def _compress_to(source: str | bytes, output: str, *, quality: int | None, overw
     if audio_source is not None:
         if lossless:
             raise InputError("lossless coding is for images; audio is always coded with the model")
+        if refine:
+            raise InputError(f"{label} is audio: the latent search (refine) is for images")
         data = compress_audio_file(audio_source, quality=quality, model=model, bitrate=bitrate,
                                    max_seconds=max_seconds, progress=progress, name=label)
         write_atomic(output, data, overwrite)
@@ -126,7 +129,7 @@ def _compress_to(source: str | bytes, output: str, *, quality: int | None, overw
     image = open_image(raw, name=label, max_pixels=max_pixels, first_frame=first_frame)
     q = DEFAULT_QUALITY if quality is None else quality
     data = compress(image, quality=q, model=model, max_pixels=max_pixels, timings=timings, lossless=lossless,
-                    first_frame=first_frame)
+                    first_frame=first_frame, refine=refine)
     write_atomic(output, data, overwrite)
     return info(data)
 
@@ -174,10 +177,10 @@ def _decompress_to(data: bytes, output: str, *, fmt: str | None, overwrite: bool
 
 def compress_file(src: str | Path, dst: str | Path, quality: int | None = None, *, overwrite: bool = False,
                   model=None, bitrate: float | None = None, lossless: bool | None = None,
-                  first_frame: bool = False) -> int:
+                  first_frame: bool = False, refine: int = 0) -> int:
     """Compress an image or audio file to an .aec file; returns the number of bytes written."""
     return int(compress_to(str(src), str(dst), quality=quality, overwrite=overwrite, model=model,
-                           bitrate=bitrate, lossless=lossless, first_frame=first_frame)["bytes"])
+                           bitrate=bitrate, lossless=lossless, first_frame=first_frame, refine=refine)["bytes"])
 
 
 def decompress_file(src: str | Path, dst: str | Path, *, overwrite: bool = False, model=None) -> None:

@@ -218,9 +218,10 @@ class CompressFiles(_FileWorker):
     """Compress each row's image or audio file `src` into `out` (.aec), as `aecodec compress` does."""
 
     def __init__(self, *, quality: int | None = None, bitrate: float | None = None, lossless: bool = False,
-                 first_frame: bool = False, **common):
+                 first_frame: bool = False, refine: int = 0, **common):
         super().__init__(**common)
         self.quality, self.bitrate, self.lossless, self.first_frame = quality, bitrate, lossless, first_frame
+        self.refine = refine
 
     def code(self, src: str, out: str, label: str) -> tuple[str, str, dict]:
         from .api import compress_to, is_audio_path
@@ -238,14 +239,16 @@ class CompressFiles(_FileWorker):
             if not source:
                 raise InputError("input is empty")
             audio = looks_like_audio(source)
-        if audio and (self.lossless or self.first_frame):
-            raise InputError(f"{'--lossless' if self.lossless else '--first-frame'} applies to images, and {label} "
-                             "is audio")
+        if audio and (self.lossless or self.first_frame or self.refine):
+            flag = "--lossless" if self.lossless else "--first-frame" if self.first_frame else "--refine"
+            raise InputError(f"{flag} applies to images, and {label} is audio")
         extra: dict[str, Any] = {}  # only what was asked for: the API's newer options stay optional
         if self.lossless:
             extra["lossless"] = True
         if self.first_frame:
             extra["first_frame"] = True
+        if self.refine:
+            extra["refine"] = self.refine
         facts = compress_to(source, out, quality=self.quality, overwrite=self.existing == "overwrite",
                             model=self.models.audio if audio else self.models.image, bitrate=self.bitrate,
                             max_pixels=self.max_pixels, max_seconds=self.max_seconds, name=label, **extra)
@@ -621,7 +624,7 @@ def run_cli(args, out_suffix: str, wanted: Callable[[Path], bool]) -> int:
     if args.command == "compress":
         worker: type[_FileWorker] = CompressFiles
         kwargs = dict(common, quality=args.quality, bitrate=args.bitrate, lossless=bool(getattr(args, "lossless", 0)),
-                      first_frame=bool(getattr(args, "first_frame", False)))
+                      first_frame=bool(getattr(args, "first_frame", False)), refine=int(getattr(args, "refine", 0) or 0))
     else:
         worker, kwargs = DecompressFiles, dict(common, fmt=args.format)
     check_model(args.model, kwargs["precision"], kwargs["providers"], worker.default_bundles(files))

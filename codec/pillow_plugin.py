@@ -1,4 +1,4 @@
-"""Pillow plugin: `Image.open("x.aec")` decodes, `img.save("x.aec", quality=60)` encodes.
+"""Pillow plugin: `Image.open("x.aec")` decodes, `img.save("x.aec", quality=60)` encodes (also `refine=STEPS`).
 
 `register()` (this module owns registration, as pillow-heif's register_heif_opener does) is called
 once when `aecodec` is imported. Opening reads only the header and the small sections (size, mode and
@@ -79,7 +79,8 @@ def _save(im: Image.Image, fp, filename) -> None:
         im = im.copy()  # Pillow's convention without save_all: the current frame
         if icc:
             im.info["icc_profile"] = icc
-    fp.write(compress(im, quality=quality, model=options.get("model"), lossless=options.get("lossless")))
+    fp.write(compress(im, quality=quality, model=options.get("model"), lossless=options.get("lossless"),
+                      refine=int(options.get("refine", 0))))
 
 
 def register() -> None:

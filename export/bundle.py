@@ -25,10 +25,11 @@ from aecodec.train.hyperprior import HyperpriorCodecModel, hyper_synthesis_const
 from aecodec.train.image_base import DOWNSAMPLE
 
 from .complexity import complexity
-from .graphs import OPSET, export_graphs
+from .graphs import OPSET, export_graphs, round_to_fp16
 from .model_card import render
 from .parity import check_parity
 from .precision import store_weights_fp16
+from .refiner import export_refiner
 from .tables import NUM_QUALITIES, build_tables
 
 ARCHITECTURES = {
@@ -65,16 +66,6 @@ class ExportOptions:
     # weights rounded to float16 and the large ones stored so in the graphs (a Cast that ONNX Runtime folds at
     # load: computation stays float32); halves the files of a model too large for the model budget
     fp16_storage: bool = False
-
-
-def round_to_fp16(model: torch.nn.Module) -> None:
-    """Round every float tensor of the state dict to the nearest float16 value (kept in float32), so the graphs
-    with float16-stored weights, a float16 weights file and the parity check all describe this one model.
-    (Constants a model computes itself, such as the Fourier decoder's inverse DFT, stay exact.)"""
-    with torch.no_grad():
-        for tensor in model.state_dict().values():
-            if tensor.is_floating_point():
-                tensor.copy_(tensor.half().float())
 
 
 def training_summary(ckpt: dict) -> dict:
@@ -163,6 +154,10 @@ def export_model(model: AnyModel, ckpt: dict, out: str | Path, opts: ExportOptio
         np.savez_compressed(tmp / "tables.npz", **tables)  # type: ignore[arg-type]
         parity = check_parity(model, tmp, tables)
         manifest = build_manifest(model, ckpt, tables, parity, compute_model_id(tmp), opts)
+        if isinstance(model, HyperpriorCodecModel):  # the encoder's latent search (not in the model id)
+            ladder = manifest["quality_ladder"]
+            manifest["refiner"] = export_refiner(model, tmp, opts.fp16_storage, ladder["quality_1_position"],
+                                                 ladder["quality_100_position"])
         if opts.fp16_storage:
             manifest["weights_storage"] = {"dtype": "float16 (computed in float32)",
                                            "stored": {g: len(names) for g, names in stored_fp16.items()}}

@@ -48,6 +48,16 @@ class HyperpriorEncoder(nn.Module):
         return v, self.hyper_analysis(v)
 
 
+def round_to_fp16(model: torch.nn.Module) -> None:
+    """Round every float tensor of the state dict to the nearest float16 value (kept in float32), so the graphs
+    with float16-stored weights, a float16 weights file and the parity check all describe this one model.
+    (Constants a model computes itself, such as the Fourier decoder's inverse DFT, stay exact.)"""
+    with torch.no_grad():
+        for tensor in model.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().float())
+
+
 def export_graph(module: nn.Module, examples: tuple[torch.Tensor, ...], path: Path, inputs: dict[str, dict],
                  outputs: dict[str, dict]) -> None:
     """One graph; `inputs` / `outputs` map names to their dynamic axes ({} = static)."""

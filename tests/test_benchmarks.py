@@ -89,3 +89,15 @@ def test_rdo_lambda_smoke(tmp_path):
     assert set(report["curves"]) == {"plain", "32.0"} and len(report["curves"]["plain"]) == 3
     assert math.isfinite(report["bd_rate_percent"]["32.0"])
     assert latent.RDO_LAMBDA == shipped  # restored
+
+
+def test_refine_steps_smoke(tmp_path, capsys):
+    import refine_steps
+
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    Image.fromarray(natural_image(96, 128, seed=4)).save(imgs / "im.png")
+    assert refine_steps.main(["--images", str(imgs), "--size", "96", "--steps", "0", "3",
+                              "--qualities", "20", "50", "90"]) == 0
+    out = capsys.readouterr().out
+    assert "3 steps vs 0: mean BD-rate" in out and "nan" not in out

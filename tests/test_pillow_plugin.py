@@ -32,6 +32,12 @@ def test_quality_option_changes_size(tmp_path):
     assert (tmp_path / "lo.aec").stat().st_size < (tmp_path / "hi.aec").stat().st_size
 
 
+def test_refine_option_is_the_apis(tmp_path):
+    arr = natural_image(64, 96, seed=2)
+    Image.fromarray(arr).save(tmp_path / "r.aec", quality=60, refine=6)
+    assert (tmp_path / "r.aec").read_bytes() == aecodec.compress(arr, 60, refine=6)
+
+
 def test_modes_and_icc_through_pillow(tmp_path):
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     rgba = Image.fromarray(natural_image(20, 20, channels=4), "RGBA")

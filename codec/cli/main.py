@@ -65,9 +65,8 @@ def _compress_one(inp: str, out: str, args) -> str:
     timings: dict = {}
     options = dict(quality=args.quality, overwrite=args.force, model=args.model, bitrate=args.bitrate)
     if inp != "-" and is_audio_path(inp):
-        if args.lossless or args.first_frame:
-            raise UsageError(f"{'--lossless' if args.lossless else '--first-frame'} applies to images, and {inp} is "
-                             "audio")
+        if args.lossless or args.first_frame or args.refine:
+            raise UsageError(f"{_image_flag(args)} applies to images, and {inp} is audio")
         meta = compress_to(inp, out, **options, max_seconds=args.max_seconds,
                            progress=_progress_line(args, f"compress {Path(inp).name}"))
         return _audio_summary(inp, out, meta)
@@ -76,18 +75,22 @@ def _compress_one(inp: str, out: str, args) -> str:
         raise CliError("input is empty")
     name = "<stdin>" if inp == "-" else inp
     if looks_like_audio(raw):  # audio on stdin, or an audio file with an unusual name
-        if args.lossless or args.first_frame:
-            raise UsageError(f"{'--lossless' if args.lossless else '--first-frame'} applies to images, and {name} "
-                             "is audio")
+        if args.lossless or args.first_frame or args.refine:
+            raise UsageError(f"{_image_flag(args)} applies to images, and {name} is audio")
         meta = compress_to(raw, out, **options, max_seconds=args.max_seconds, name=name)
         return _audio_summary(inp, out, meta)
     if args.bitrate is not None:
         raise UsageError(f"-b/--bitrate applies to audio, and {name} is an image: use -q QUALITY")
     meta = compress_to(raw, out, **options, max_pixels=args.max_pixels, name=name, timings=timings,
-                       lossless=True if args.lossless else None, first_frame=args.first_frame)
+                       lossless=True if args.lossless else None, first_frame=args.first_frame, refine=args.refine)
     coding = ", lossless" if meta["coding"].startswith("lossless") else ""
     return (f"{inp} -> {out}: {meta['width']}x{meta['height']}, {meta['bytes']} bytes, {meta['bpp']:.3f} bpp, "
             f"q {meta['quality']}{coding}" + _timing_text(args, timings))
+
+
+def _image_flag(args) -> str:
+    """The image-only option the command line was given (for the error on audio input)."""
+    return "--lossless" if args.lossless else "--first-frame" if args.first_frame else "--refine"
 
 
 def _audio_summary(inp: str, out: str, meta: dict) -> str:
@@ -322,6 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="1..100, higher = better (default 75 for images, 50 for audio)")
     c.add_argument("-f", "--force", action="store_true", help="overwrite the output")
     c.add_argument("-b", "--bitrate", type=float, metavar="KBPS", help="audio: target kbps (whole file) instead of -q")
+    c.add_argument("--refine", type=int, default=0, metavar="STEPS",
+                   help="images: search the latent for STEPS steps (about 3 decoder passes each; 100: -8.5 %% bits at "
+                        "equal PSNR on Kodak, ~40 s for a 0.4-MP photo on 2 cores); the file decodes as any other")
     c.add_argument("--lossless", action="store_true",
                    help="images: code exactly (WebP lossless / zlib), no model; tiny images and graphics are coded "
                         "so automatically where that is smaller or better")
@@ -426,6 +432,10 @@ complete -o filenames -F _aecodec aecodec
 
 def _check_compress_options(parser: argparse.ArgumentParser, args) -> None:
     """Usage errors (exit 2) that the named inputs show before anything runs."""
+    if args.refine < 0:
+        parser.error(f"--refine takes 0 or more steps, got {args.refine}")
+    if args.refine and (args.bitrate is not None or args.lossless):
+        parser.error(f"--refine is for images coded by the model, not with {'-b' if args.bitrate is not None else '--lossless'}")
     if args.bitrate is not None:
         if args.quality is not None:
             parser.error("-b/--bitrate and -q/--quality exclude each other (the bitrate chooses the quality)")

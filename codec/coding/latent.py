@@ -181,6 +181,13 @@ class HyperpriorCoding:
             out[c : c + step] = n + (cost_high < cost_low)
         return out
 
+    def symbol_bits(self, symbols: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """Bits each symbol costs in its scale index's table (float32, the shape of `symbols`): what the range
+        coder spends, to within its rounding, for the encoder's searches."""
+        table = index.astype(np.intp)
+        pos = symbols.astype(np.int64) - self._offsets[table]
+        return self._symbol_bits(table * self._bits.shape[1], pos, self._escapes[table])
+
     def _symbol_bits(self, row: np.ndarray, pos: np.ndarray, escape: np.ndarray) -> np.ndarray:
         """Bits of symbols at positions `pos` of their tables (rows of the flattened cost table); escaped values
         cost the escape plus their magnitude's bits."""

@@ -23,6 +23,7 @@ from ..models import ModelBundle, bundle_for_id, load_bundle
 from . import lossless as lossless_coding
 from .pixels import (MAX_ICC_BYTES, MAX_PIXELS, ImageLike, check_size, join_planes, open_image, split_alpha, to_image,
                      to_pixels)
+from .refine import refine_latent
 from .tiling import HALO, HYPER_HALO, TILE, latent_tiles, padded_size, tile_input, to_network_input, to_uint8, uses_tiles
 
 DEFAULT_QUALITY = 75
@@ -68,7 +69,7 @@ def _encode_factorized(bundle: ModelBundle, coding: FactorizedCoding, rgb: np.nd
 
 
 def _encode_hyperprior(bundle: ModelBundle, coding: HyperpriorCoding, rgb: np.ndarray, quality: int,
-                       timings: dict | None) -> dict[int, bytes]:
+                       timings: dict | None, refine: int = 0) -> dict[int, bytes]:
     s = bundle.manifest.downsample
     gain = coding.gain(quality)
     lh, lw = latent_shape(bundle, rgb.shape[1], rgb.shape[0])
@@ -77,7 +78,10 @@ def _encode_hyperprior(bundle: ModelBundle, coding: HyperpriorCoding, rgb: np.nd
             x = to_network_input(rgb, bundle.manifest.padding)
         with _timed(timings, "encoder_net"):
             v, z = (a[0] for a in bundle.run_encoder(x, gain))
-    else:  # z of each tile's core is exact: the halo covers what h_a sees; cores and halos are multiples of 4
+        if refine:
+            with _timed(timings, "refine"):
+                v = refine_latent(bundle, coding, x, v, z, quality, refine)
+    else:  # (no refinement: the search needs the whole latent at once)  # z of each tile's core is exact: the halo covers what h_a sees; cores and halos are multiples of 4
         v = np.empty((coding.channels, lh, lw), np.float32)
         z = np.empty((coding.hyper_channels, lh // 4, lw // 4), np.float32)
         for t in latent_tiles(lh, lw, TILE // s, HYPER_HALO // s):
@@ -97,11 +101,15 @@ def _encode_hyperprior(bundle: ModelBundle, coding: HyperpriorCoding, rgb: np.nd
 
 
 def encode_latent_sections(bundle: ModelBundle, rgb: np.ndarray, quality: int,
-                           timings: dict | None = None) -> dict[int, bytes]:
-    """RGB uint8 H×W×3 -> the latent section(s) of a file at this quality."""
+                           timings: dict | None = None, refine: int = 0) -> dict[int, bytes]:
+    """RGB uint8 H×W×3 -> the latent section(s) of a file at this quality (`refine`: steps of the encoder's
+    latent search, refine.py; hyperprior models with a refiner graph only)."""
     coding = bundle.coding
+    if refine and not (isinstance(coding, HyperpriorCoding) and bundle.has_refiner):
+        raise InputError(f"model {bundle.manifest.name or bundle.model_id} cannot refine its latent "
+                         "(no refiner graph); use image-hyperprior or leave out --refine")
     if isinstance(coding, HyperpriorCoding):
-        return _encode_hyperprior(bundle, coding, rgb, quality, timings)
+        return _encode_hyperprior(bundle, coding, rgb, quality, timings, refine)
     return _encode_factorized(bundle, coding, rgb, quality, timings)
 
 
@@ -168,7 +176,8 @@ def decode_latent_sections(bundle: ModelBundle, f: AecFile, timings: dict | None
 
 def compress(image: ImageLike | str | Path | BinaryIO, quality: int = DEFAULT_QUALITY, *,
              model: str | Path | ModelBundle | None = None, timings: dict | None = None,
-             max_pixels: int | None = None, lossless: bool | None = None, first_frame: bool = False) -> bytes:
+             max_pixels: int | None = None, lossless: bool | None = None, first_frame: bool = False,
+             refine: int = 0) -> bytes:
     """Compress an image to .aec bytes.
 
     `image`: a PIL image, a uint8 numpy array (H×W, H×W×1..4), an image file path or a binary
@@ -178,7 +187,8 @@ def compress(image: ImageLike | str | Path | BinaryIO, quality: int = DEFAULT_QU
     learned codec would fall below a quality floor (photos are never affected), unless a `model` is
     named (then that model codes, as asked: tests, benchmarks, model comparisons); True always codes
     exactly; False never does. `first_frame`: code the first frame of an animation or multi-page
-    file (refused otherwise).
+    file (refused otherwise). `refine`: steps of the encoder's latent search (refine.py; 0 = off; each
+    step costs about three decoder passes; images up to 1536² run it, bigger ones are coded without it).
 
     >>> import numpy as np, aecodec
     >>> data = aecodec.compress(np.full((20, 30, 3), 128, np.uint8), quality=50)
@@ -200,7 +210,9 @@ def compress(image: ImageLike | str | Path | BinaryIO, quality: int = DEFAULT_QU
     bundle = load_bundle(model)
     with _timed(timings, "preprocess"):
         rgb, alpha = split_alpha(arr, mode)
-    found = encode_latent_sections(bundle, rgb, quality, timings)
+    if refine < 0:
+        raise InputError(f"refine must be 0 or more steps, got {refine}")
+    found = encode_latent_sections(bundle, rgb, quality, timings, refine)
     with _timed(timings, "entropy_encode"):
         if alpha is not None:
             found[container.SECTION_ALPHA] = sections.pack_alpha(np.ascontiguousarray(alpha).tobytes())

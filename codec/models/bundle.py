@@ -288,6 +288,10 @@ class ModelBundle:
             actual = compute_model_id(self.folder)
             if actual != self.model_id:
                 raise AecError(f"model bundle {self.folder} is damaged (id {actual} != manifest {self.model_id})")
+        refiner = self.manifest.raw.get("refiner") or {}
+        if self.has_refiner and refiner.get("sha256") and file_sha256(self.folder / refiner["file"]) != refiner["sha256"]:
+            raise AecError(f"model bundle {self.folder}: {refiner['file']} does not match its manifest entry; "
+                           "re-run python -m aecodec.export.refiner")
         for v in self.manifest.variants.values():
             for f in v.files.values():
                 if f in v.sha256 and (self.folder / f).is_file() and file_sha256(self.folder / f) != v.sha256[f]:
@@ -346,3 +350,26 @@ class ModelBundle:
 
     def run_decoder(self, y: np.ndarray) -> np.ndarray:
         return self._run("decoder", {self.input_names("decoder")[0]: y})[0]
+
+    @property
+    def has_refiner(self) -> bool:
+        """Whether the bundle lists refiner.onnx (g_s's gradient, for `refine=`) and the file is there."""
+        entry = self.manifest.raw.get("refiner")
+        return isinstance(entry, dict) and (self.folder / str(entry.get("file", ""))).is_file()
+
+    def run_refiner(self, latent: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, float]:
+        """(∂/∂ŷ Σ(g_s(ŷ) − target)², that sum) for ŷ 1×M×h×w and the padded image 1×3×16h×16w, in float32
+        on the CPU (an encoder-side search: it never changes what a file decodes to)."""
+        with self._lock:
+            if "refiner" not in self._sessions:
+                entry = self.manifest.raw.get("refiner") or {}
+                path = self.folder / str(entry.get("file", "refiner.onnx"))
+                if not self.has_refiner:
+                    raise AecError(f"model {self.manifest.name} {self.model_id} has no refiner graph "
+                                   "(python -m aecodec.export.refiner adds one to a hyperprior bundle)")
+                if entry.get("sha256") and file_sha256(path) != entry["sha256"]:
+                    raise AecError(f"{path.name} in {self.folder} does not match its manifest entry")
+                self._sessions["refiner"] = create_session(path, "cpu", self._threads, self.model_id)
+            session = self._sessions["refiner"]
+        gradient, sse = session.run(None, {"latent": latent, "target": target})  # type: ignore[attr-defined]
+        return gradient, float(sse[0])

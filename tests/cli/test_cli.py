@@ -213,6 +213,18 @@ def test_bitrate_usage_errors(png, wav, tmp_path, capfd, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png", "tone.wav"]
 
 
+def test_refine_usage_errors_and_a_refined_file(png, wav, tmp_path, capfd):
+    for args, says in ((("compress", str(wav), "--refine", "5"), "--refine applies to images, and"),
+                       (("compress", str(png), "--refine", "-3"), "0 or more steps"),
+                       (("compress", str(png), "--refine", "5", "--lossless"), "not with --lossless")):
+        code, err = cli(capfd, *args)
+        assert code == 2 and says in err and "Traceback" not in err, err
+    code, err = cli(capfd, "compress", str(png), "--refine", "4", "-o", str(tmp_path / "r.aec"), "-v")
+    assert code == 0 and "refine " in err  # -v's stage timings name the search
+    code, err = cli(capfd, "decompress", str(tmp_path / "r.aec"), "-o", str(tmp_path / "r.png"))
+    assert code == 0 and (tmp_path / "r.png").is_file()
+
+
 def test_bitrate_out_of_reach_is_noticed_and_wav_on_stdin_is_audio(wav, tmp_path, capfd, monkeypatch):
     for target, word in (("0.1", "below"), ("1000", "above")):
         code, err = cli(capfd, "compress", str(wav), "-b", target, "-o", str(tmp_path / f"{target}.aec"))

@@ -27,7 +27,7 @@ def bundle(hyperprior_bundle):
 def test_bundle_files_manifest_and_model_id(bundle):
     folder, manifest, _ = bundle
     assert {p.name for p in folder.iterdir()} == {"encoder.onnx", "decoder.onnx", "tables.npz", "manifest.json",
-                                                  "MODEL_CARD.md"}
+                                                  "MODEL_CARD.md", "refiner.onnx"}
     on_disk = json.loads((folder / "manifest.json").read_text())
     assert on_disk == json.loads(json.dumps(manifest))
     assert manifest["model_id"] == compute_model_id(folder)
