@@ -4,7 +4,8 @@ Several folders (sources) can be mixed: a batch row first draws a source by its 
 of that source in proportion to its length, then a random segment with a random gain. A clip's
 kind (speech / music / env) is its file-name prefix, as in shared/data; validation reports each
 kind apart. Each clip's bandwidth is detected once at load (`bandwidth_hz`) so the loss can leave
-the empty band of up-sampled 16 kHz speech out instead of teaching the model that it is empty.
+the empty band of up-sampled 16 kHz speech out instead of teaching the model that it is empty (the
+run time's detector, which also decides where the decoder cuts such inputs).
 """
 from __future__ import annotations
 
@@ -17,18 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from aecodec.audio.bandwidth import bandwidth_hz
+
 from .image_data import list_files
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif"}
 KINDS = ("speech", "music", "env")
-# bandwidth detection: the highest frequency whose smoothed level is within BAND_RANGE_DB of the loudest
-# region, if the spectrum falls off a cliff there (at least BAND_CLIFF_DB from 1 kHz below to 1 kHz above:
-# the anti-alias filter of a lower-rate source, not a natural roll-off); a clip whose bandwidth reaches
-# FULL_BAND_FRACTION of Nyquist counts as full band
-BAND_RANGE_DB = 70.0
-BAND_CLIFF_DB = 25.0
-BAND_SMOOTH_HZ = 250.0
-FULL_BAND_FRACTION = 0.9
 
 
 def list_audio(folder: str | Path) -> list[Path]:
@@ -59,30 +54,6 @@ def clip_group(path: Path) -> str:
     (shared/data cuts long sources into `name_a`, `name_b`, …); a hold-out takes whole groups.
     """
     return re.sub(r"_[a-z]$", "", path.stem)
-
-
-def bandwidth_hz(clip: np.ndarray, sample_rate: int, n_fft: int = 2048) -> float:
-    """Highest frequency with content: mean power spectrum (Hann frames, 50 % overlap), smoothed over
-    BAND_SMOOTH_HZ, the last bin within BAND_RANGE_DB of the loudest smoothed bin where the level drops
-    by BAND_CLIFF_DB or more across ±1 kHz. Nyquist for full-band clips (≥ FULL_BAND_FRACTION of it,
-    or no cliff: a natural roll-off) and for clips too short or silent to tell."""
-    nyquist = sample_rate / 2
-    if len(clip) < n_fft:
-        return nyquist
-    frames = np.lib.stride_tricks.sliding_window_view(clip, n_fft)[:: n_fft // 2]
-    if len(frames) > 400:  # a few hundred frames spread over the clip suffice
-        frames = frames[np.linspace(0, len(frames) - 1, 400).astype(int)]
-    power = (np.abs(np.fft.rfft(frames * np.hanning(n_fft), axis=1)) ** 2).mean(axis=0)
-    width = max(1, int(round(BAND_SMOOTH_HZ / (sample_rate / n_fft))))
-    smooth = np.convolve(power, np.ones(width) / width, mode="same")
-    if smooth.max() <= 0:
-        return nyquist
-    level = 10 * np.log10(np.maximum(smooth, 1e-30) / smooth.max())
-    edge = int(np.nonzero(level > -BAND_RANGE_DB)[0][-1])
-    k = int(round(1000 / (sample_rate / n_fft)))
-    cliff = level[max(0, edge - k)] - level[min(len(level) - 1, edge + k)]
-    band = edge * sample_rate / n_fft
-    return nyquist if band >= FULL_BAND_FRACTION * nyquist or cliff < BAND_CLIFF_DB else band
 
 
 def holdout(paths: list[Path], fraction: float) -> tuple[list[Path], list[Path]]:

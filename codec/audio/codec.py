@@ -1,10 +1,12 @@
-"""Audio compression: waveform <-> model-rate chunks <-> latent <-> range-coded .aec bytes (format v2 / v3).
+"""Audio compression: waveform <-> model-rate chunks <-> latent <-> range-coded .aec bytes (format v2 / v3 / v5).
 
 Each channel is resampled (soxr) to the model's rate, run through the encoder in chunks
 (stream.py), quantised with the quality's gains and range coded (coding/); the decoder mirrors it
 and resamples back to the original rate and exact length. The encoder then runs the decoder on its own
 output and stores level / DC corrections and the runs of digital silence (level.py; format v3, sections
-8 and 9), so the output keeps the input's level and mean and silence decodes to exact zeros. Mirrors
+8 and 9), so the output keeps the input's level and mean and silence decodes to exact zeros; an input with an
+empty top band (up-sampled from a lower rate) gets a cutoff that the decoder's low-pass applies (bandwidth.py;
+format v5, section 11), so the model's noise does not fill that band. Mirrors
 soundfile's convention: compress_audio(data, samplerate), decompress_audio(...) -> (data, samplerate).
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ..format import container, sections
 from ..format.container import AecFile, AudioHeader
 from ..models import DEFAULT_AUDIO_MODEL, ModelBundle, bundle_for_id, load_bundle
 from . import level
+from .bandwidth import BandwidthMeter, LowPass, cutoff_for
 from .io import as_float, soundfile
 from .stream import ChunkedEncoder, Resampler, decode_chunks, model_length
 
@@ -53,19 +56,20 @@ def _array_blocks(arr: np.ndarray):
 
 
 class Encoded:
-    """What one pass over the input gives: per-channel float latents, the input's block statistics and its
-    silent runs. Everything after it (quantisation, the decoder pass, corrections) needs no input."""
+    """What one pass over the input gives: per-channel float latents, the input's block statistics, its
+    silent runs and the decoder's low-pass cutoffs (0: none). Everything after it (quantisation, the decoder
+    pass, corrections) needs no input."""
 
     def __init__(self, latents: list[np.ndarray], stats: level.BlockStats, silence: list[np.ndarray],
-                 num_samples: int, samplerate: int):
-        self.latents, self.stats, self.silence = latents, stats, silence
+                 cutoffs: list[int], num_samples: int, samplerate: int):
+        self.latents, self.stats, self.silence, self.cutoffs = latents, stats, silence, cutoffs
         self.num_samples, self.samplerate = num_samples, samplerate
 
 
 def _encode_latents(bundle: ModelBundle, blocks, num_samples: int, channels: int, samplerate: int,
                     progress=None) -> Encoded:
     """Stream (n, channels) blocks at samplerate through resampler and encoder: per-channel latents (D, frames),
-    and on the way the level statistics and silent runs of the input."""
+    and on the way the level statistics, silent runs and bandwidth of the input."""
     rate = bundle.manifest.sample_rate
     model_len = model_length(num_samples, samplerate, rate)
     frames = -(-model_len // bundle.manifest.downsample)
@@ -73,6 +77,7 @@ def _encode_latents(bundle: ModelBundle, blocks, num_samples: int, channels: int
     encoders = [ChunkedEncoder(bundle, frames) for _ in range(channels)]
     stats = level.BlockStats(channels, num_samples, level.block_length(samplerate))
     finder = level.SilenceFinder(channels, round(samplerate * level.MIN_SILENCE_SECONDS))
+    meter = BandwidthMeter(channels, num_samples, samplerate)
     seen = 0
     for block in blocks:
         block = as_float(np.asarray(block)).reshape(-1, channels)
@@ -80,6 +85,7 @@ def _encode_latents(bundle: ModelBundle, blocks, num_samples: int, channels: int
             raise InputError("audio contains NaN or infinite samples")
         stats.add(block, seen)
         finder.push(block)
+        meter.push(block)
         seen += len(block)
         resampled = np.clip(resampler.push(block, last=seen >= num_samples), -1.0, 1.0)
         for ch, enc in enumerate(encoders):
@@ -90,7 +96,8 @@ def _encode_latents(bundle: ModelBundle, blocks, num_samples: int, channels: int
         raise InputError(f"audio source gave {seen} samples, expected {num_samples}")
     silence = finder.finish()
     stats.leave_out(silence)
-    return Encoded([enc.finish() for enc in encoders], stats, silence, num_samples, samplerate)
+    cutoffs = [cutoff_for(band, samplerate) for band in meter.finish()]
+    return Encoded([enc.finish() for enc in encoders], stats, silence, cutoffs, num_samples, samplerate)
 
 
 def _quiet_frames(bundle: ModelBundle, silence: list[np.ndarray], num_samples: int, samplerate: int,
@@ -114,14 +121,16 @@ def _symbols(bundle: ModelBundle, encoded: Encoded, quality: int) -> tuple[list[
 
 
 def _reconstruct(bundle: ModelBundle, symbols: list[np.ndarray], quality: int, samplerate: int,
-                 num_samples: int) -> Iterator[np.ndarray]:
-    """Symbols -> (n, channels) float32 blocks at the original rate, clipped (the model's output alone)."""
+                 num_samples: int, cutoffs: list[int]) -> Iterator[np.ndarray]:
+    """Symbols -> (n, channels) float32 blocks at the original rate, low-passed where a channel has a cutoff,
+    clipped (the model's output before the level and silence corrections)."""
     coding = _coding(bundle)
     rate = bundle.manifest.sample_rate
     channels = len(symbols)
     model_len = model_length(num_samples, samplerate, rate)
     frames = -(-model_len // bundle.manifest.downsample)
     resampler = Resampler(rate, samplerate, channels, num_samples)
+    lowpass = LowPass(samplerate, cutoffs) if any(cutoffs) else None
     produced = 0
     window = lambda ch, a0, a1: coding.dequantise(symbols[ch][:, a0:a1], quality)  # noqa: E731
     for block, last in decode_chunks(bundle, channels, frames, window):
@@ -129,6 +138,8 @@ def _reconstruct(bundle: ModelBundle, symbols: list[np.ndarray], quality: int, s
             block, last = block[: model_len - produced], True
         produced += len(block)
         out = resampler.push(block, last=last)
+        if lowpass is not None:
+            out = lowpass.push(out, last=last)
         if len(out):
             yield np.clip(out, -1.0, 1.0)
         if last:
@@ -140,7 +151,7 @@ def _corrections(bundle: ModelBundle, encoded: Encoded, symbols: list[np.ndarray
     source = encoded.stats
     decoded = level.BlockStats(len(symbols), encoded.num_samples, source.block)
     pos = 0
-    for block in _reconstruct(bundle, symbols, quality, encoded.samplerate, encoded.num_samples):
+    for block in _reconstruct(bundle, symbols, quality, encoded.samplerate, encoded.num_samples, encoded.cutoffs):
         decoded.add(block, pos, encoded.silence)
         pos += len(block)
     gains, dcs = level.level_codes(source, decoded)
@@ -157,6 +168,8 @@ def _pack(bundle: ModelBundle, encoded: Encoded, quality: int, corrected: bool =
     symbols, quiet = _symbols(bundle, encoded, quality)
     streams = [coding.encode(np.ascontiguousarray(s[:, ~skip]), quality) for s, skip in zip(symbols, quiet)]
     found = {container.SECTION_AUDIO_LATENT: sections.pack_streams(streams)}
+    if any(encoded.cutoffs):
+        found[container.SECTION_AUDIO_BANDWIDTH] = sections.pack_bandwidth(encoded.cutoffs)
     if corrected:
         found.update(_corrections(bundle, encoded, symbols, quality))
     elif any(len(r) for r in encoded.silence):  # the frames left out need the silence section
@@ -340,6 +353,10 @@ def _decode_blocks(data: Source, model, max_seconds: float | None):
     if container.SECTION_AUDIO_SILENCE in f.sections:
         corrections.silence = sections.unpack_silence(f.sections[container.SECTION_AUDIO_SILENCE], hdr.channels,
                                                       hdr.num_samples)
+    cutoffs = [0] * hdr.channels
+    if container.SECTION_AUDIO_BANDWIDTH in f.sections:
+        cutoffs = sections.unpack_bandwidth(f.sections[container.SECTION_AUDIO_BANDWIDTH], hdr.channels,
+                                            hdr.sample_rate)
     bundle = bundle_for_id(hdr.model_id, model)
     coding = _coding(bundle)
     frames = -(-model_length(hdr.num_samples, hdr.sample_rate, bundle.manifest.sample_rate)
@@ -351,7 +368,7 @@ def _decode_blocks(data: Source, model, max_seconds: float | None):
         full = np.zeros((coding.channels, frames), np.int32)  # frames of digital silence are not coded: 0
         full[:, ~skip] = coding.decode(stream, hdr.quality, (int(np.count_nonzero(~skip)),))
         symbols.append(full)
-    blocks = _reconstruct(bundle, symbols, hdr.quality, hdr.sample_rate, hdr.num_samples)
+    blocks = _reconstruct(bundle, symbols, hdr.quality, hdr.sample_rate, hdr.num_samples, cutoffs)
     return hdr, level.apply(blocks, corrections)
 
 

@@ -15,14 +15,16 @@ MAGIC = b"\x89AEC"
 # A file carries the lowest version that defines its content: images of factorized models are
 # version 1 (unchanged), audio needs version 2, images of hyperprior models (sections 5 and 6)
 # version 3, lossless images (section 7) and audio with level or silence sections (8, 9) version 3,
-# images of checkerboard-context models (section 10) version 4. Decoders read every version listed here.
+# images of checkerboard-context models (section 10) version 4, audio with a bandwidth section (11) version 5.
+# Decoders read every version listed here.
 FORMAT_VERSION = 1
 AUDIO_FORMAT_VERSION = 2
 HYPERPRIOR_FORMAT_VERSION = 3
 LOSSLESS_FORMAT_VERSION = 3
 AUDIO_LEVEL_FORMAT_VERSION = 3
 CONTEXT_FORMAT_VERSION = 4
-SUPPORTED_VERSIONS = (1, 2, 3, 4)
+AUDIO_BANDWIDTH_FORMAT_VERSION = 5
+SUPPORTED_VERSIONS = (1, 2, 3, 4, 5)
 # a lossless image needs no model: its model id field holds 16 zero bytes
 NO_MODEL_ID = bytes(16)
 
@@ -45,14 +47,15 @@ SECTION_LOSSLESS = 7  # the whole image in a lossless coding, no model (version 
 SECTION_AUDIO_LEVEL = 8  # per-block gain and DC corrections of each audio channel (version 3)
 SECTION_AUDIO_SILENCE = 9  # runs of exact digital silence of each audio channel (version 3)
 SECTION_CONTEXT_LATENT = 10  # the non-anchor y symbols of a checkerboard-context model (version 4)
+SECTION_AUDIO_BANDWIDTH = 11  # per audio channel, the cutoff of the decoder's low-pass (version 5)
 SECTION_NAMES = {SECTION_LATENT: "latent", SECTION_ALPHA: "alpha", SECTION_ICC: "icc",
                  SECTION_AUDIO_LATENT: "audio latent", SECTION_HYPER_LATENT: "hyper latent",
                  SECTION_CONDITIONAL_LATENT: "conditional latent", SECTION_LOSSLESS: "lossless",
                  SECTION_AUDIO_LEVEL: "audio level", SECTION_AUDIO_SILENCE: "audio silence",
-                 SECTION_CONTEXT_LATENT: "context latent"}
+                 SECTION_CONTEXT_LATENT: "context latent", SECTION_AUDIO_BANDWIDTH: "audio bandwidth"}
 KNOWN_IMAGE_SECTIONS = {SECTION_LATENT, SECTION_ALPHA, SECTION_ICC, SECTION_HYPER_LATENT, SECTION_CONDITIONAL_LATENT,
                         SECTION_LOSSLESS, SECTION_CONTEXT_LATENT}
-KNOWN_AUDIO_SECTIONS = {SECTION_AUDIO_LATENT, SECTION_AUDIO_LEVEL, SECTION_AUDIO_SILENCE}
+KNOWN_AUDIO_SECTIONS = {SECTION_AUDIO_LATENT, SECTION_AUDIO_LEVEL, SECTION_AUDIO_SILENCE, SECTION_AUDIO_BANDWIDTH}
 AUDIO_CORRECTION_SECTIONS = {SECTION_AUDIO_LEVEL, SECTION_AUDIO_SILENCE}
 
 _HEADER = struct.Struct("<4sBBBB16sIIBB")  # magic, version, modality, flags, quality, model id, w, h, mode, nsect
@@ -117,7 +120,10 @@ def image_version(sections: dict[int, bytes]) -> int:
 
 
 def audio_version(sections: dict[int, bytes]) -> int:
-    """The format version an audio file with these sections carries: 3 with level or silence sections."""
+    """The format version an audio file with these sections carries: 5 with a bandwidth section, else 3 with
+    level or silence sections, else 2."""
+    if SECTION_AUDIO_BANDWIDTH in sections:
+        return AUDIO_BANDWIDTH_FORMAT_VERSION
     return AUDIO_LEVEL_FORMAT_VERSION if AUDIO_CORRECTION_SECTIONS & set(sections) else AUDIO_FORMAT_VERSION
 
 
@@ -204,6 +210,8 @@ def unpack(data: bytes) -> AecFile:
         raise FormatError(f"quality {quality} out of range 1..100")
     if not (1 <= width <= MAX_DIMENSION and 1 <= height <= MAX_DIMENSION):
         raise FormatError(f"invalid image size {width}x{height}")
+    if version > CONTEXT_FORMAT_VERSION:
+        raise FormatError(f"format version {version} defines no image file (images are version 1, 3 or 4)")
     sections = _parse_sections(body, HEADER_SIZE, nsect, KNOWN_IMAGE_SECTIONS)
     _check_latent_sections(sections, version, model_id)
     header = ImageHeader(quality=quality, model_id=model_id, width=width, height=height,
@@ -228,9 +236,14 @@ def _unpack_audio(body: bytes, version: int) -> AecFile:
     sections = _parse_sections(body, _AUDIO_HEADER.size, nsect, KNOWN_AUDIO_SECTIONS)
     if SECTION_AUDIO_LATENT not in sections:
         raise FormatError("missing audio latent section")
-    if audio_version(sections) != version:
-        if version > AUDIO_LEVEL_FORMAT_VERSION:
-            raise FormatError(f"format version {version} defines no audio file (audio is version 2 or 3)")
+    expected = audio_version(sections)
+    if expected != version:
+        if version not in (AUDIO_FORMAT_VERSION, AUDIO_LEVEL_FORMAT_VERSION, AUDIO_BANDWIDTH_FORMAT_VERSION):
+            raise FormatError(f"format version {version} defines no audio file (audio is version 2, 3 or 5)")
+        if version == AUDIO_BANDWIDTH_FORMAT_VERSION:
+            raise FormatError(f"a version {version} audio file needs a bandwidth section")
+        if expected == AUDIO_BANDWIDTH_FORMAT_VERSION:
+            raise FormatError(f"the audio bandwidth section needs format version {AUDIO_BANDWIDTH_FORMAT_VERSION}")
         if version < AUDIO_LEVEL_FORMAT_VERSION:
             raise FormatError(f"audio level and silence sections need format version {AUDIO_LEVEL_FORMAT_VERSION}")
         raise FormatError(f"a version {version} audio file needs a level or silence section")

@@ -164,3 +164,19 @@ def unpack_silence(payload: bytes, channels: int, num_samples: int) -> list[np.n
             raise FormatError("corrupt audio silence section (runs out of order or out of range)")
         out.append(runs.astype(np.int64))
     return out
+
+
+def pack_bandwidth(cutoffs: list[int]) -> bytes:
+    """Bandwidth section: per channel a u32 cutoff in Hz of the decoder's low-pass (0: that channel unfiltered)."""
+    return b"".join(_LENGTH.pack(int(c)) for c in cutoffs)
+
+
+def unpack_bandwidth(payload: bytes, channels: int, sample_rate: int) -> list[int]:
+    """-> per channel the cutoff in Hz (0 = none), each below half the sample rate."""
+    if len(payload) != channels * _LENGTH.size:
+        raise FormatError(f"corrupt audio bandwidth section ({len(payload)} bytes for {channels} channels)")
+    cutoffs = [c for (c,) in _LENGTH.iter_unpack(payload)]
+    for c in cutoffs:
+        if c and not 2 * c < sample_rate:
+            raise FormatError(f"corrupt audio bandwidth section (cutoff {c} Hz at {sample_rate} Hz)")
+    return cutoffs

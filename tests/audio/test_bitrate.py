@@ -124,7 +124,8 @@ def test_level_bound_holds_for_incompressible_codes():
         gains = [rng.integers(-128, 128, n).astype(np.int8) for _ in range(channels)]
         dcs = [rng.integers(-32768, 32768, n).astype(np.int16) for _ in range(channels)]
         framed = 5 + len(sections.pack_level(block, gains, dcs))  # tag u8 + length u32 + payload
-        encoded = audio_codec.Encoded([None] * channels, SimpleNamespace(block=block), [], n * block, 24_000)
+        encoded = audio_codec.Encoded([None] * channels, SimpleNamespace(block=block), [], [0] * channels, n * block,
+                                      24_000)
         assert framed <= audio_codec._level_bound(encoded) <= framed + 32 * channels
 
 

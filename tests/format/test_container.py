@@ -3,7 +3,7 @@ import zlib
 
 import pytest
 
-from aecodec.format import container
+from aecodec.format import container, sections
 from aecodec.format.container import AecFile, ImageHeader
 from aecodec.errors import FormatError, UnsupportedVersionError
 
@@ -185,3 +185,33 @@ def test_audio_with_level_or_silence_sections_is_version_3_and_plain_audio_stays
         container.unpack(_recrc(bytes(bad)))
     with pytest.raises(FormatError, match="not audio sections"):
         container.pack(AecFile(hdr, {**plain, container.SECTION_LOSSLESS: b"x"}))
+
+
+def test_audio_with_a_bandwidth_section_is_version_5():
+    hdr = container.AudioHeader(quality=50, model_id=b"\x01" * 16, sample_rate=24_000, num_samples=100, channels=2)
+    secs = {container.SECTION_AUDIO_LATENT: b"\0" * 8,
+            container.SECTION_AUDIO_BANDWIDTH: sections.pack_bandwidth([8160, 0])}
+    for extra in ({}, {container.SECTION_AUDIO_LEVEL: b"x"}):
+        data = container.pack(AecFile(hdr, {**secs, **extra}))
+        assert data[4] == container.AUDIO_BANDWIDTH_FORMAT_VERSION == 5
+        f = container.unpack(data)
+        assert sections.unpack_bandwidth(f.sections[container.SECTION_AUDIO_BANDWIDTH], 2, 24_000) == [8160, 0]
+    bad = bytearray(data[:-4])
+    bad[4] = 3  # version 3 does not know section 11
+    with pytest.raises(FormatError, match="needs format version 5"):
+        container.unpack(_recrc(bytes(bad)))
+    bad = bytearray(container.pack(AecFile(hdr, {container.SECTION_AUDIO_LATENT: b"\0" * 8}))[:-4])
+    bad[4] = 5  # a version-5 audio file without it should have been version 2
+    with pytest.raises(FormatError, match="needs a bandwidth section"):
+        container.unpack(_recrc(bytes(bad)))
+    for payload, rate in ((sections.pack_bandwidth([8160]), 24_000), (sections.pack_bandwidth([12_000, 0]), 24_000)):
+        with pytest.raises(FormatError, match="audio bandwidth"):
+            sections.unpack_bandwidth(payload, 2, rate)
+
+
+def test_version_5_defines_no_image():
+    hdr = ImageHeader(quality=75, model_id=container.NO_MODEL_ID, width=3, height=2, mode="RGB")
+    bad = bytearray(container.pack(AecFile(hdr, {container.SECTION_LOSSLESS: b"\x01zz"}))[:-4])
+    bad[4] = 5
+    with pytest.raises(FormatError, match="defines no image"):
+        container.unpack(_recrc(bytes(bad)))

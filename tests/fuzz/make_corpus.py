@@ -1,6 +1,7 @@
 """Write the seed corpora: corpus/ (small valid version 1 and 2 files of every colour mode, with and without
 ICC) and corpus-v3/ (lossless images of both codings, audio with level and silence sections, images of the default
-model: version 4 files with the checkerboard context).
+model: version 4 files with the checkerboard context, and a version 5 audio file with a bandwidth section). The
+audio seeds before the bandwidth section were written as version 3 files; remade now, tonal ones would be version 5.
 
     python tests/fuzz/make_corpus.py          # both
     python tests/fuzz/make_corpus.py --v3     # corpus-v3/ only (corpus/ is checked by tests/test_golden.py)
@@ -58,6 +59,13 @@ def v3_seeds() -> None:
                                                                               model=audio))
     (OUT_V3 / "audio_all_silent_16k.aec").write_bytes(aecodec.compress_audio(np.zeros(3000, np.float32), 16000,
                                                                            model=audio))
+    t = np.arange(9600) / 24000
+    spec = np.fft.rfft(np.random.default_rng(3).standard_normal(len(t)))
+    spec[np.fft.rfftfreq(len(t), 1 / 24000) > 5000] = 0  # noise band-limited to 5 kHz, and a tone
+    noise = np.fft.irfft(spec, len(t))
+    band = np.stack([0.2 * noise / np.abs(noise).max(), 0.3 * np.sin(2 * np.pi * 330 * t)], -1).astype(np.float32)
+    (OUT_V3 / "audio_bandwidth_stereo_24k.aec").write_bytes(aecodec.compress_audio(band, 24000, quality=40,
+                                                                                 model=audio))
     print(f"wrote seeds to {OUT_V3}")
 
 
