@@ -1,5 +1,5 @@
 """Real-world inputs before / after: graphics and tiny images, photos, CMYK, 16-bit, animations, audio
-silence, near-silence, level; CLI usage and the Pillow plugin. No silent damage is the goal.
+silence, near-silence, level, band-limited sources; CLI usage and the Pillow plugin. No silent damage is the goal.
 
 Every input is generated here (graphics drawn with Pillow, photos cropped from Kodak, audio from
 ../shared/data/audio/test plus synthetic silence, noise and bird-like chirps) and coded by two aecodec
@@ -7,7 +7,7 @@ run times, each in its own process: `--before DIR` (a folder holding an older `a
 `git archive 5441fc5 codec | tar -x -C /tmp/before && mv /tmp/before/codec /tmp/before/aecodec`) and
 the installed one. Prints Markdown tables; JSON and the inputs go to bench-out/real_world/.
 
-    python benchmarks/real_world.py --before /tmp/before
+    python benchmarks/real_world.py --before /tmp/before [--only audio]
     python benchmarks/real_world.py --policy      # learned vs exact on photo crops and graphics, vs the floor
 """
 from __future__ import annotations
@@ -197,10 +197,10 @@ def write_inputs(folder: Path) -> list[dict]:
             suffix, None)
     import soundfile as sf
 
-    def wav(name: str, cls: str, samples: np.ndarray, rate: int) -> None:
+    def wav(name: str, cls: str, samples: np.ndarray, rate: int, **extra) -> None:
         buf = io.BytesIO()
         sf.write(buf, samples, rate, format="WAV", subtype="FLOAT")
-        add(name, cls, buf.getvalue(), ".wav", samples.astype(np.float32), rate=rate)
+        add(name, cls, buf.getvalue(), ".wav", samples.astype(np.float32), rate=rate, **extra)
 
     wav("digital silence 2 s", "audio silence", np.zeros(48_000, np.float32), 24_000)
     jfk, rate = sf.read(AUDIO_TEST / "speech_en_m_jfk_a.flac", dtype="float32")
@@ -221,6 +221,16 @@ def write_inputs(folder: Path) -> list[dict]:
         chirps[seg] = np.sin(2 * np.pi * (f0 * tt + 4000 * tt**2 + 300 * np.sin(2 * np.pi * 30 * tt) / 30)) \
             * np.sin(np.pi * tt / 0.3) ** 2
     wav("bird-like chirps 3.5-7 kHz, 44.1 kHz", "audio high pitch", (0.4 * chirps).astype(np.float32), 44_100)
+    import soxr
+
+    libri, rate = sf.read(AUDIO_TEST / "speech_en_f_libri198_a.flac", dtype="float32")  # a 16 kHz source
+    wav("16 kHz-source speech in a 48 kHz file", "audio band-limited",
+        np.clip(soxr.resample(libri, rate, 48_000, quality="VHQ"), -1, 1).astype(np.float32), 48_000, band_hz=8000)
+    spec = np.fft.rfft(jfk.astype(np.float64))
+    freqs = np.fft.rfftfreq(len(jfk), 1 / rate)
+    spec[(freqs < 300) | (freqs > 3400)] = 0
+    wav("telephone-band speech (0.3-3.4 kHz), 24 kHz", "audio band-limited",
+        np.fft.irfft(spec, len(jfk)).astype(np.float32), rate, band_hz=3400)
     for path in sorted(AUDIO_TEST.glob("*.flac")):
         samples, rate = sf.read(path, dtype="float32")
         cls = "audio speech" if path.name.startswith("speech") else "audio music"
@@ -312,6 +322,13 @@ def worker(cases_json: Path, out_json: Path, tmp: Path) -> None:
 
             if x.ndim == 1 and _db(x) > -60:
                 rec["si_sdr"] = si_sdr(y, x)
+            if "band_hz" in case:  # energy more than 500 Hz above the input's band, re the whole output
+                from aecodec.metrics import mel_distance
+
+                power = np.abs(np.fft.rfft(y.astype(np.float64))) ** 2
+                above = power[np.fft.rfftfreq(len(y), 1 / rate) > case["band_hz"] + 500].sum() / power.sum()
+                rec["above_band_db"] = float(10 * np.log10(above + 1e-30))
+                rec["mel"] = mel_distance(y, x, rate)
         results.append(rec)
     out_json.write_text(json.dumps(results, indent=1))
 
@@ -405,6 +422,8 @@ def _fmt_audio(r: dict, cls: str = "") -> str:
         parts.append(f"mean err {r['mean_error']:+.1e}")
         if "silence_peak" in r:
             parts.append("silence " + ("exact zeros" if r["silence_peak"] == 0 else f"peak {r['silence_peak']:.1e}"))
+        if "above_band_db" in r:
+            parts.append(f"above its band {r['above_band_db']:.0f} dB, SI-SDR {r['si_sdr']:.2f} dB, mel {r['mel']:.3f}")
     if r.get("message"):
         parts.append(r["message"])
     return ", ".join(parts)
@@ -425,6 +444,8 @@ def report(cases: list[dict], before: list[dict], after: list[dict], cli: dict, 
         lines.append(f"| {case['name']} | {case['class']} | {fmt(rb, case['class'])} | {after_text} |")
     for cls in ("audio speech", "audio music"):
         names = [c["name"] for c in cases if c["class"] == cls]
+        if not names:
+            continue
         for side_name, side in (("before", b), ("after", a)):
             rs = [side[n] for n in names]
             if side_name == "before":
@@ -490,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--worker", nargs=3, metavar=("CASES", "OUT", "TMP"), help=argparse.SUPPRESS)
     ap.add_argument("--plugin-worker", metavar="OUT", help=argparse.SUPPRESS)
     ap.add_argument("--policy", action="store_true", help="only the measurement behind the lossless policy")
+    ap.add_argument("--only", metavar="CLASS", help="only the inputs whose class starts with this (e.g. audio)")
     args = ap.parse_args(argv)
     if args.policy:
         print(policy_table())
@@ -500,9 +522,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.plugin_worker:
         Path(args.plugin_worker).write_text(json.dumps(plugin_checks()))
         return 0
-    out = Path(args.out_dir)
+    out = Path(args.out_dir).resolve()  # the workers run elsewhere
     t0 = time.time()
     cases = write_inputs(out / "inputs")
+    if args.only:
+        cases = [c for c in cases if c["class"].startswith(args.only)]
     (out / "cases.json").write_text(json.dumps(cases, indent=1))
     sides = {"after": dict(os.environ)}
     if args.before:

@@ -1,7 +1,7 @@
 """Write the seed corpora: corpus/ (small valid version 1 and 2 files of every colour mode, with and without
 ICC) and corpus-v3/ (lossless images of both codings, audio with level and silence sections, images of the default
 model: version 4 files with the checkerboard context, and a version 5 audio file with a bandwidth section). The
-audio seeds before the bandwidth section were written as version 3 files; remade now, tonal ones would be version 5.
+level and silence seeds carry faint full-band noise, so they stay version 3 files (no bandwidth section).
 
     python tests/fuzz/make_corpus.py          # both
     python tests/fuzz/make_corpus.py --v3     # corpus-v3/ only (corpus/ is checked by tests/test_golden.py)
@@ -51,10 +51,11 @@ def v3_seeds() -> None:
         (OUT_V3 / f"{name}.aec").write_bytes(aecodec.compress(img, quality=quality, lossless=False))
     audio = "audio-edge"
     t = np.arange(7200) / 24000
-    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    hiss = np.random.default_rng(2).standard_normal(7200)  # full band: these seeds stay version 3 (no section 11)
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.01 * hiss).astype(np.float32)
     (OUT_V3 / "audio_level_mono_24k.aec").write_bytes(aecodec.compress_audio(tone, 24000, model=audio))
     stereo = np.zeros((4000, 2), np.float32)
-    stereo[1000:3000, 0] = np.sin(np.arange(2000) * 0.2)
+    stereo[1000:3000, 0] = np.sin(np.arange(2000) * 0.2) + 0.01 * hiss[:2000]
     (OUT_V3 / "audio_silence_stereo_8k.aec").write_bytes(aecodec.compress_audio(stereo, 8000, quality=20,
                                                                               model=audio))
     (OUT_V3 / "audio_all_silent_16k.aec").write_bytes(aecodec.compress_audio(np.zeros(3000, np.float32), 16000,
