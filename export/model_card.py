@@ -247,6 +247,18 @@ def audio_curve_text(training: dict) -> str:
             f"{head}\n{rows}\n")
 
 
+
+def _front_text(cfg: dict) -> str:
+    """How the encoder's first strides differ from the rest (framing conv, bare strides), for the card."""
+    notes = []
+    if cfg.get("encoder_patch", 1) > 1:
+        notes.append(f"a framing conv of stride {cfg['encoder_patch']} replaces the first strides")
+    if cfg.get("encoder_bare", 0):
+        after = " after the framing conv" if cfg.get("encoder_patch", 1) > 1 else ""
+        notes.append(f"the first {cfg['encoder_bare']} strides{after} have no residual units, only the activation "
+                     "and the strided conv")
+    return f" ({'; '.join(notes)})" if notes else ""
+
 def render_audio(manifest: dict, train_command: str, hardware: str, notes: str = "") -> str:
     c = manifest["complexity"]
     t = manifest["training"]
@@ -281,7 +293,7 @@ Model id `{manifest['model_id']}` (content hash of encoder.onnx, decoder.onnx, t
 ## What it is
 A SEANet-style 1-D convolutional waveform autoencoder: encoder = 7-tap conv, then per stride
 ({', '.join(str(s) for s in cfg['strides'])}) {units} dilated residual units (dilation {dilations}; {ACTIVATION_TEXT[cfg.get('activation', 'elu')]}) and a strided conv doubling the
-width from {cfg['channels']} channels; a 3-tap conv to {cfg['latent']} latent channels at {manifest['frame_rate']:g} frames/s
+width from {cfg['channels']} channels{_front_text(cfg)}; a 3-tap conv to {cfg['latent']} latent channels at {manifest['frame_rate']:g} frames/s
 ({cfg['sample_rate']} Hz / hop {manifest['hop']}). {decoder_text} No recurrent layers. Scalar quantisation with a per-channel
 gain vector per rate point ({len(cfg['lambdas'])} points, λ = {', '.join(f'{x:g}' for x in cfg['lambdas'])}; loss D + kbps/(10 λ) with
 D = {audio_loss_text(a)}), a learned per-channel factorized density, integer tables for {manifest['qualities']} qualities

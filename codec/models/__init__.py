@@ -38,6 +38,8 @@ RETIRED_MODELS = {
                                         "of aecodec 0.4.0 development builds",
     "b9c01dd53cfcb31bb52f228a196d3495": "model audio-edge b9c01dd53cfcb31bb52f228a196d3495 (conv decoder) of aecodec "
                                         "0.4.0 development builds",
+    "332886466ade53db50081b963362cbf8": "model audio-edge 332886466ade53db50081b963362cbf8 (full encoder, joint "
+                                        "fine-tune) of aecodec 0.4.0 development builds",
 }
 
 _registry_lock = threading.Lock()

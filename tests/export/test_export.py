@@ -255,3 +255,13 @@ def test_exporter_reproduces_the_bundles_of_the_exporter_it_replaced(tmp_path, m
     monkeypatch.setattr(graphs, "AUDIO_SUBPIXEL", True)
     assert export_bundle(tmp_path / "a.pt", tmp_path / "ba-subpixel", low_quality_position=-0.5,
                          high_quality_position=5.5)["model_id"] == "06718da0b3b1a61308871e9ee9a0d8e2"
+
+
+def test_rounding_flips_count_float_noise_at_a_boundary_as_a_tie_and_nothing_else():
+    from aecodec.export.parity import rounding_flips
+
+    a = np.array([230.50010, 0.50005, 3.4, 230.53], np.float32)
+    b = np.array([230.49998, 0.49999, 3.6, 230.47], np.float32)
+    # 230.5001 / 230.49998: |Δ| 6e-7 of the value (a tie at that size); 0.50005 / 0.49999: within the absolute
+    # band; 3.4 / 3.6 and 230.53 / 230.47 are real flips
+    assert rounding_flips(a, b) == (2, 2)
