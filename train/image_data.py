@@ -1,6 +1,8 @@
 """Image folders for training: decoded once into memory, sampled as random flipped crops."""
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +36,22 @@ class CropSampler:
     """Random crops with horizontal/vertical flips from images held in RAM as uint8.
 
     Decoding JPEGs every step would cost about as much as a training step on 2 cores,
-    so every image is decoded once. Images smaller than the crop are edge-padded.
+    so every image is decoded once (Pillow's decoder releases the GIL: threads decode in parallel).
+    Images smaller than the crop are edge-padded. `to(device)` keeps the images on a GPU, so a step
+    there does not wait for the CPU to cut and copy its batch; the random draws stay on the CPU
+    generator either way, so a run draws the same crops on any device.
     """
 
     def __init__(self, folder: str | Path, crop: int, seed: int):
         self.crop = crop
-        self.images = [torch.from_numpy(load_rgb(p)).permute(2, 0, 1).contiguous() for p in list_images(folder)]
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            arrays = list(pool.map(load_rgb, list_images(folder)))
+        self.images = [torch.from_numpy(a).permute(2, 0, 1).contiguous() for a in arrays]
         self.generator = torch.Generator().manual_seed(seed)
+
+    def to(self, device: torch.device) -> "CropSampler":
+        self.images = [img.to(device) for img in self.images]
+        return self
 
     def __len__(self) -> int:
         return len(self.images)

@@ -26,7 +26,8 @@ def test_the_search_lowers_the_true_cost(shipped, quality):
     gain = coding.gain(quality)
     v, z = (a[0] for a in shipped.run_encoder(x, gain))
     lam = float(shipped.manifest.raw["refiner"]["lambdas"][quality - 1])
-    refined = refine_latent(shipped, coding, x, v, z, quality, 40)
+    # 100 steps: with 40, one of 12 small images x qualities tried with the session-17 weights kept its latent
+    refined = refine_latent(shipped, coding, x, v, z, quality, 100)
     assert refined is not v and not np.array_equal(refined, v)  # the search found a better latent ...
     assert rd_cost(shipped, coding, x, refined, z, gain, lam) < rd_cost(shipped, coding, x, v, z, gain, lam)  # by the true cost
 

@@ -182,3 +182,24 @@ def test_forward_and_loss_train_and_eval(name):
     with torch.no_grad():
         out = model(x, level)
     assert out["x_hat"].shape == x.shape
+
+
+def test_crop_sampler_decodes_a_folder_and_draws_the_same_crops_after_a_move(tmp_path):
+    """Images are decoded once (in threads, order kept); moving them (to a GPU in training) keeps the draws."""
+    from PIL import Image
+
+    from aecodec.train.image_data import CropSampler
+
+    rng = np.random.default_rng(0)
+    pixels = {}
+    for name, size in [("a.png", (40, 50)), ("b.png", (20, 12)), ("c.png", (64, 33))]:
+        pixels[name] = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+        Image.fromarray(pixels[name]).save(tmp_path / name)
+    here, moved = CropSampler(tmp_path, 24, seed=3), CropSampler(tmp_path, 24, seed=3)
+    assert [img.shape for img in here.images] == [(3, 40, 50), (3, 20, 12), (3, 64, 33)]
+    assert np.array_equal(here.images[0].permute(1, 2, 0).numpy(), pixels["a.png"])
+    assert moved.to(torch.device("cpu")) is moved
+    for _ in range(4):
+        a, b = here.batch(5), moved.batch(5)
+        assert a.shape == (5, 3, 24, 24) and a.dtype == torch.float32 and 0 <= float(a.min()) <= float(a.max()) <= 1
+        assert torch.equal(a, b)
