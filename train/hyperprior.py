@@ -35,7 +35,7 @@ from .integer_hyper import (
     MEAN_SHIFT,
     IntegerHyperSynthesis,
 )
-from .layers import round_half_up_ste
+from .layers import grow_weight, round_half_up_ste
 
 __all__ = [
     "ACTIVATION_MAX_CODE", "ACTIVATION_SHIFT", "MEAN_MAX_CODE", "MEAN_SHIFT", "SCALE_LEVELS", "SCALE_MAX",
@@ -132,6 +132,40 @@ class HyperpriorCodecModel(ImageCodecModel):
             module.requires_grad_(False)
         self.log_gains.requires_grad_(False)
         self.rate_only = True
+
+    @torch.no_grad()
+    def grow_entropy_model(self, state: dict[str, torch.Tensor]) -> list[str]:
+        """h_a, h_s and the context of a hyperprior with fewer latent channels M (same H and K).
+
+        Inputs from new latent channels start at zero (h_a's z and the context's features are unchanged); of the
+        2M outputs (means, then scale indices) the old rows keep their places in each half; the new channels'
+        means start at zero and their scale indices copy old channels' rows (cyclically), so each new channel
+        starts with a spatially varying scale like a trained one, which training then adapts.
+        """
+        old_m = state["log_gains"].shape[1] if "log_gains" in state else self.config.latent
+        if old_m == self.config.latent:
+            return []
+        own = self.state_dict()
+        taken: list[str] = []
+        for key in ("hyper_analysis.net.0.weight", "hyper_context.anchors.conv.weight"):
+            if key in state and key in own:
+                own[key].copy_(grow_weight(state[key], own[key], transposed=False))
+                taken.append(key)
+        for prefix, copy_scales in (("hyper_synthesis.out.conv", True), ("hyper_context.out.conv", False)):
+            if f"{prefix}.weight" not in state or f"{prefix}.weight" not in own:
+                continue
+            for name in ("weight", "bias"):
+                old, new = state[f"{prefix}.{name}"], own[f"{prefix}.{name}"]
+                m = new.shape[0] // 2
+                grown = torch.zeros_like(new)
+                grown[:old_m] = old[:old_m]
+                grown[m : m + old_m] = old[old_m:]
+                if copy_scales:
+                    for c in range(old_m, m):
+                        grown[m + c] = old[old_m + c % old_m]
+                new.copy_(grown)
+                taken.append(f"{prefix}.{name}")
+        return taken
 
     def entropy_parameters(self, v: torch.Tensor, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and scale index of every element of v: h_s's, or with the checkerboard context, h_s's on the

@@ -66,19 +66,21 @@ class ImageCodecModel(GainedLatentModel):
 
     @torch.no_grad()
     def warm_start(self, state: dict[str, torch.Tensor], lambdas: tuple[float, ...] | None = None) -> list[str]:
-        """Start from another image checkpoint of the same latent width M; returns the keys taken.
+        """Start from another image checkpoint of the same or a smaller width; returns the keys taken.
 
-        g_a and g_s carry over, grown Net2Net-style when this model's hidden width N is larger (the old
-        channels compute exactly what they did, the new ones start from random weights that the old ones do not
-        see yet: the grown model starts with the old model's rate and distortion). The gains carry over; for a
+        g_a and g_s carry over, grown Net2Net-style when this model's hidden width N or latent width M is larger
+        (the old channels compute exactly what they did, the new ones start from random weights that the old
+        ones do not see yet: a model grown in N starts with the old model's rate and distortion; one grown in M
+        with its distortion, its new latent channels costing what they cost until training uses or silences
+        them). The gains carry over; for a
         rate point not in the old ladder (`lambdas`, the old λs; default this model's) they are inter- or
         extrapolated log-linearly in log λ. A hyperprior's entropy model (h_a, h_s, the z density) when both
         models are hyperpriors of the same M and H. From a factorized model (the hyperprior's stage 1) only the
         transforms and gains carry over; the entropy model is learnt afresh.
         """
-        if "log_gains" in state and state["log_gains"].shape[1] != self.log_gains.shape[1]:
-            raise ValueError(f"latent channels differ ({state['log_gains'].shape[1]} in the checkpoint, "
-                             f"{self.log_gains.shape[1]} here): only the hidden width N can grow")
+        if "log_gains" in state and state["log_gains"].shape[1] > self.log_gains.shape[1]:
+            raise ValueError(f"the checkpoint has more latent channels ({state['log_gains'].shape[1]}) than this "
+                             f"model ({self.log_gains.shape[1]}): widths can only grow")
         taken: list[str] = []
         for prefix, transform in (("analysis", self.analysis), ("synthesis", self.synthesis)):
             for name, module in transform.named_modules():
@@ -99,6 +101,7 @@ class ImageCodecModel(GainedLatentModel):
         own = self.state_dict()
         same = {k: v for k, v in state.items() if k.startswith("hyper_") and k in own and own[k].shape == v.shape}
         self.load_state_dict(same, strict=False)
+        taken += self.grow_entropy_model(state)
         if "log_gains" in state:
             old_lambdas = tuple(lambdas) if lambdas is not None else tuple(self.lambdas.tolist())
             if len(old_lambdas) != state["log_gains"].shape[0]:
@@ -107,3 +110,8 @@ class ImageCodecModel(GainedLatentModel):
                                                 self.log_gains.shape[1]))
             taken.append("log_gains")
         return sorted(taken + list(same))
+
+    def grow_entropy_model(self, state: dict[str, torch.Tensor]) -> list[str]:
+        """Entropy-model tensors of a checkpoint with fewer latent channels, grown into this model (keys taken).
+        None here; the hyperprior overrides it."""
+        return []

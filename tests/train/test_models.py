@@ -133,10 +133,45 @@ def test_a_longer_ladder_keeps_the_trained_gains_and_extrapolates_the_new_points
         target.warm_start(source.state_dict(), old[1:])
 
 
-def test_growth_refuses_another_latent_width():
-    source = HyperpriorCodecModel(HyperpriorConfig(channels=8, latent=16, hyper=8))
-    target = HyperpriorCodecModel(HyperpriorConfig(channels=8, latent=24, hyper=8))
-    with pytest.raises(ValueError, match="latent channels differ"):
+def test_a_hyperprior_grown_in_latent_width_keeps_its_distortion_and_the_old_channels_codes():
+    """--latent M with --init: new latent channels are decoded with zero weights at first (the same image) and
+    the old channels keep their means and scale indices (h_a's z is unchanged, so are h_s's old rows);
+    the new channels' scale rows copy old ones, and g_s's weights from them learn from the first step."""
+    torch.manual_seed(0)
+    source = HyperpriorCodecModel(HyperpriorConfig(channels=8, latent=16, hyper=8, context=6))
+    with torch.no_grad():
+        for p in source.hyper_context.out.conv.parameters():
+            p.normal_(0, 0.3)  # a trained context contributes
+        source.log_gains.add_(3.0)  # latents of a trained model's size: most do not round to zero
+    target = HyperpriorCodecModel(HyperpriorConfig(channels=8, latent=24, hyper=8, context=6))
+    taken = target.warm_start(source.state_dict())
+    assert set(taken) == set(source.state_dict()) - {"lambdas", "scales"}
+    source.eval(), target.eval()
+    x = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(3))
+    level = torch.tensor([2])
+    with torch.no_grad():
+        a, b = source(x, level), target(x, level)
+        assert torch.equal(a["x_hat"], b["x_hat"])
+        v_old = source.analysis(x) * source.gain(level, 4)
+        v_new = target.analysis(x) * target.gain(level, 4)
+        assert torch.equal(v_new[:, :16], v_old)
+        z_old, z_new = source.hyper_analysis(v_old), target.hyper_analysis(v_new)
+        assert torch.allclose(z_old, z_new, atol=1e-5)
+        z_hat = torch.floor(z_old + 0.5)
+        mean_old, index_old = source.entropy_parameters(v_old, z_hat)
+        mean_new, index_new = target.entropy_parameters(v_new, z_hat)
+        assert torch.equal(mean_new[:, :16], mean_old) and torch.equal(index_new[:, :16], index_old)
+        assert torch.equal(mean_new[:, 16:], torch.zeros_like(mean_new[:, 16:]))
+    target.train()
+    target.loss(target(x, level), level).backward()
+    first = target.synthesis.net[0].weight  # ConvTranspose2d: in (M) × out × 5 × 5
+    assert torch.all(first[16:] == 0) and first.grad[16:].abs().sum() > 0
+
+
+def test_growth_refuses_a_narrower_latent():
+    source = HyperpriorCodecModel(HyperpriorConfig(channels=8, latent=24, hyper=8))
+    target = HyperpriorCodecModel(HyperpriorConfig(channels=8, latent=16, hyper=8))
+    with pytest.raises(ValueError, match="widths can only grow"):
         target.warm_start(source.state_dict())
 
 
