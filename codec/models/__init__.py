@@ -38,6 +38,8 @@ RETIRED_MODELS = {
                                         "context model) of aecodec 0.4.0 development builds",
     "0ec0eb6b5334bdab8f9597fa9a5b3806": "model image-hyperprior 0ec0eb6b5334bdab8f9597fa9a5b3806 (GPU fine-tune) of "
                                         "aecodec 0.4.0 development builds",
+    "4c8ee652b831a663209c3d18e82c97d4": "model image-hyperprior 4c8ee652b831a663209c3d18e82c97d4 (session 17) of "
+                                        "aecodec 0.4.0 development builds",
     "57b5267eea792c32f3c3e03a0ece8c56": "model audio-edge 57b5267eea792c32f3c3e03a0ece8c56 (session-10 Fourier decoder) "
                                         "of aecodec 0.4.0 development builds",
     "b9c01dd53cfcb31bb52f228a196d3495": "model audio-edge b9c01dd53cfcb31bb52f228a196d3495 (conv decoder) of aecodec "
