@@ -326,8 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-f", "--force", action="store_true", help="overwrite the output")
     c.add_argument("-b", "--bitrate", type=float, metavar="KBPS", help="audio: target kbps (whole file) instead of -q")
     c.add_argument("--refine", type=int, default=0, metavar="STEPS",
-                   help="images: search the latent for STEPS steps (about 3 decoder passes each; 100: -8.5 %% bits at "
-                        "equal PSNR on Kodak, ~40 s for a 0.4-MP photo on 2 cores); the file decodes as any other")
+                   help="images: search the latent for STEPS steps (about 3 decoder passes each; 100: -8 %% bits at "
+                        "equal PSNR on Kodak, ~20 s for a 0.4-MP photo on 2 cores); the file decodes as any other")
     c.add_argument("--lossless", action="store_true",
                    help="images: code exactly (WebP lossless / zlib), no model; tiny images and graphics are coded "
                         "so automatically where that is smaller or better")
