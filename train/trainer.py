@@ -361,5 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     if progress is not None:
         progress.close()
     if distributed:
+        # Leave together: a rank that tears gloo down while rank 0 still validates and checkpoints can abort at exit.
+        dist.barrier()
         dist.destroy_process_group()
     return 0
