@@ -46,6 +46,8 @@ RETIRED_MODELS = {
                                         "aecodec 0.4.0 development builds",
     "7f055055e9c491f218f7ed9f1ecf67ac": "model image-hyperprior 7f055055e9c491f218f7ed9f1ecf67ac (session 20) of "
                                         "aecodec 0.4.0 development builds",
+    "8bce3cb290f2104d72ee9b917edbc1ea": "model image-hyperprior 8bce3cb290f2104d72ee9b917edbc1ea (session 21) of "
+                                        "aecodec 0.4.0 development builds",
     "57b5267eea792c32f3c3e03a0ece8c56": "model audio-edge 57b5267eea792c32f3c3e03a0ece8c56 (session-10 Fourier decoder) "
                                         "of aecodec 0.4.0 development builds",
     "b9c01dd53cfcb31bb52f228a196d3495": "model audio-edge b9c01dd53cfcb31bb52f228a196d3495 (conv decoder) of aecodec "
