@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-every", type=int, default=2000)
     p.add_argument("--freeze-transforms", action="store_true",
                    help="hyperprior: train only the entropy model on the rate of the (warm-started) fixed transforms")
+    p.add_argument("--freeze-decoder", action="store_true",
+                   help="hyperprior: train g_a and h_a only (decoder, entropy model and gains stay as --init or the "
+                        "checkpoint gave them; pass it again on resume)")
     p.add_argument("--val-bd-rate", action="store_true",
                    help="images: validate every rate point and log BD-rate vs WebP (slower; the model card's curve)")
     audio = p.add_argument_group("audio", "architecture of a new audio run, data mix and loss (docs/training.md, Audio)")
@@ -202,6 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         if freeze is None:
             raise SystemExit("--freeze-transforms applies to hyperprior models only")
         freeze()
+    if args.freeze_decoder:
+        freeze_decoder = getattr(model, "freeze_decoder", None)
+        if freeze_decoder is None:
+            raise SystemExit("--freeze-decoder applies to hyperprior models only")
+        freeze_decoder()
     if getattr(args, "freeze_encoder", False):
         freeze_encoder = getattr(model, "freeze_encoder", None)
         if freeze_encoder is None:

@@ -66,3 +66,30 @@ def test_training_reaches_the_context_and_the_export_reproduces_it_exactly(tmp_p
     assert manifest["latent_coding"] == "hyperprior-checkerboard" and manifest["context_channels"] == 12
     # the run time's integer h_s + context gave PyTorch's mean codes and scale indices everywhere it was checked
     assert manifest["parity"]["hs_mismatches"] == 0 and manifest["parity"]["hs_checked"] > 10_000
+
+
+def test_freeze_decoder_trains_the_encoder_side_only(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from aecodec.train import trainer
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "images").mkdir()
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (80, 80, 3), dtype=np.uint8)).save(tmp_path / "images" / f"{i}.png")
+    base = context_model(tiny_hyperprior_model(), channels=4)
+    init = tmp_path / "init.pt"
+    torch.save({"model": base.state_dict(), "config": base.config.to_dict(), "modality": "image", "step": 0}, init)
+    common = ["--data", str(tmp_path / "images"), "--crop", "64", "--batch", "2", "--steps", "3", "--warmup", "1",
+              "--lr", "1e-2", "--val-every", "100", "--no-progress", "--threads", "1", "--freeze-decoder"]
+    shape = ["--channels", "8", "--latent", "16", "--hyper", "8", "--context", "4",
+             "--lambdas", *map(str, base.config.lambdas)]
+    assert trainer.main(["--arch", "hyperprior", "--init", str(init), "--out", str(tmp_path / "run"), *shape, *common]) == 0
+    trained = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["model"]
+    before = base.state_dict()
+    moved = {k for k, v in before.items() if not torch.equal(trained[k], v)}
+    assert moved and all(k.startswith(("analysis.", "hyper_analysis.")) for k in moved), sorted(moved)
+    assert any(k.startswith("hyper_analysis.") for k in moved)
+    with pytest.raises(SystemExit, match="hyperprior models only"):
+        trainer.main(["--out", str(tmp_path / "fact"), "--channels", "4", "--latent", "4", *common])
