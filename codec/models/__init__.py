@@ -50,6 +50,8 @@ RETIRED_MODELS = {
                                         "aecodec 0.4.0 development builds",
     "0fc108e00dbc1295f4f5eace52b427e3": "model image-hyperprior 0fc108e00dbc1295f4f5eace52b427e3 (session 22) of "
                                         "aecodec 0.4.0 development builds",
+    "882da58adaeaf49049e6d5248a7b3de4": "model image-hyperprior 882da58adaeaf49049e6d5248a7b3de4 (session 23) of "
+                                        "aecodec 0.4.0 development builds",
     "57b5267eea792c32f3c3e03a0ece8c56": "model audio-edge 57b5267eea792c32f3c3e03a0ece8c56 (session-10 Fourier decoder) "
                                         "of aecodec 0.4.0 development builds",
     "b9c01dd53cfcb31bb52f228a196d3495": "model audio-edge b9c01dd53cfcb31bb52f228a196d3495 (conv decoder) of aecodec "
