@@ -130,7 +130,7 @@ including structural zeros, which ONNX Runtime still runs faster than its ConvTr
 - Steps: {number(t.get('steps'))} (batch {a.get('batch')}, {a.get('crop')}×{a.get('crop')} random crops with flips,
   Adam, lr {a.get('lr')} with {a.get('warmup')}-step warm-up and cosine decay over the last
   {round((1 - a.get('decay_from', 0.7)) * 100)} % of steps, seed {a.get('seed')}{', warm start from `' + str(a['init']) + '`' if a.get('init') else ''}).
-- Wall time: {t.get('wall_hours') or 0:.2f} h (includes pauses while benchmarks ran).
+- Wall time: {t.get('wall_hours') or 0:.2f} h (the trainer's running time summed over its resumes; a pause with SIGSTOP counts, a stop does not).
 - Hardware: {hardware}
 
 {data_section(a, "shared/data/images-train", DATA_SOURCES)}
