@@ -129,6 +129,7 @@ def test_runs_under_torchrun_ddp(tiny_run, tmp_path):
     """The same entry point trains with 2 processes under torchrun (gloo on CPU), launched as on several
     machines (--nnodes/--node-rank/--master-addr/--master-port, here one node), resuming a checkpoint (one
     launch: the tiny run's step-4 checkpoint, written by a single process, is the one it resumes)."""
+    import os
     import shutil
     import socket
     import subprocess
@@ -142,10 +143,14 @@ def test_runs_under_torchrun_ddp(tiny_run, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    logs = tmp_path / "rank-logs"  # each rank's own output: the launcher's stderr only says which rank failed
     launch = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--node-rank", "0", "--master-addr",
-              "127.0.0.1", "--master-port", str(port), "--nproc-per-node", "2", "-m", "aecodec.train", *out]
-    res = subprocess.run(launch + ["--steps", "6", "--max-minutes", "30"], capture_output=True, text=True, timeout=180)
-    assert res.returncode == 0, res.stderr[-2000:]
+              "127.0.0.1", "--master-port", str(port), "--nproc-per-node", "2", "--redirects", "3", "--log-dir",
+              str(logs), "-m", "aecodec.train", *out]
+    res = subprocess.run(launch + ["--steps", "6", "--max-minutes", "30"], capture_output=True, text=True, timeout=180,
+                         env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+    ranks = "\n".join(f"{p.relative_to(logs)}: {p.read_text()[-1500:]}" for p in sorted(logs.rglob("*.log")))
+    assert res.returncode == 0, res.stderr[-1000:] + "\n" + ranks
     after = torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)
     assert before["step"] == 4 and after["step"] == 6
     assert any(not torch.equal(v, before["model"][k]) for k, v in after["model"].items())  # both steps trained
