@@ -60,6 +60,8 @@ RETIRED_MODELS = {
                                         "aecodec 0.4.0 development builds",
     "919934ecef566d48ef1fcf499ecaf667": "model image-hyperprior 919934ecef566d48ef1fcf499ecaf667 (session 27) of "
                                         "aecodec 0.4.0 development builds",
+    "886ccda4adb2f7375fc8e4ed8fbe3edd": "model image-hyperprior 886ccda4adb2f7375fc8e4ed8fbe3edd (session 28) of "
+                                        "aecodec 0.4.0 development builds",
     "57b5267eea792c32f3c3e03a0ece8c56": "model audio-edge 57b5267eea792c32f3c3e03a0ece8c56 (session-10 Fourier decoder) "
                                         "of aecodec 0.4.0 development builds",
     "b9c01dd53cfcb31bb52f228a196d3495": "model audio-edge b9c01dd53cfcb31bb52f228a196d3495 (conv decoder) of aecodec "
